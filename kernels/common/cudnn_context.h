@@ -1,0 +1,44 @@
+// One cuDNN and one cuBLAS handle per host thread, bound to the caller's stream on each use, and
+// the checks that report a failed call with the library's message. Include only from *_cudnn.cpp.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include "kernels/common/cuda_check.h"
+#include "kernels/common/types.h"
+
+#define LC_CUDNN_CHECK(expr)                                                                  \
+  do {                                                                                        \
+    cudnnStatus_t lc_st_ = (expr);                                                            \
+    if (lc_st_ != CUDNN_STATUS_SUCCESS)                                                       \
+      LC_FAIL("cuDNN error in ", #expr, ": ", cudnnGetErrorString(lc_st_));                  \
+  } while (0)
+
+#define LC_CUBLAS_CHECK(expr)                                                                 \
+  do {                                                                                        \
+    cublasStatus_t lc_st_ = (expr);                                                           \
+    if (lc_st_ != CUBLAS_STATUS_SUCCESS)                                                      \
+      LC_FAIL("cuBLAS error in ", #expr, ": ", cublasGetStatusName(lc_st_), " (",            \
+              cublasGetStatusString(lc_st_), ")");                                            \
+  } while (0)
+
+namespace lc::cudnn {
+
+// The calling thread's cuDNN handle, set to `stream`.
+cudnnHandle_t handle(stream_t stream);
+// The calling thread's cuBLAS handle, set to `stream`, pointer mode host, FP32 math (no TF32).
+cublasHandle_t blas(stream_t stream);
+
+// RAII wrappers for descriptors.
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc();
+  ~TensorDesc();
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+  // NHWC float tensor of logical shape n x h x w x c.
+  void set_nhwc(int n, int h, int w, int c);
+};
+
+}  // namespace lc::cudnn
