@@ -26,7 +26,8 @@ BackendKind parse_backend(const std::string& name) {
 }
 
 BackendStatus backend_status(BackendKind k) {
-  BackendStatus s{k};
+  BackendStatus s;
+  s.kind = k;
   if (k == BackendKind::cpu || k == BackendKind::sim) {
     s.compiled = s.usable = true;
     return s;

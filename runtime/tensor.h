@@ -52,7 +52,7 @@ class Tensor {
   void download(void* host, stream_t s = nullptr) const;
   template <class T>
   std::vector<T> to_host(stream_t s = nullptr) const {
-    std::vector<T> v(std::size_t(numel()));
+    std::vector<T> v(static_cast<std::size_t>(numel()));
     download(v.data(), s);
     return v;
   }
