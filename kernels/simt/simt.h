@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "kernels/common/check.h"
+#include "kernels/common/launch_count.h"
 #include "kernels/common/types.h"
 
 #if defined(__CUDACC__)
@@ -32,6 +33,7 @@ namespace lc::simt {
 template <class... KArgs, class... Args>
 void launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, std::size_t smem, stream_t stream,
             Args&&... args) {
+  kernel_launch_counter().fetch_add(1, std::memory_order_relaxed);
   kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) launch_failed(err);
