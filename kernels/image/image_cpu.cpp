@@ -96,7 +96,7 @@ void extract_windows(const WindowArgs& args, const std::uint8_t* tile, float* ou
   const float* u = unit().v;
 #pragma omp parallel if (a.count * K > 1024)
   {
-    std::vector<std::int64_t> col(std::size_t(K));  // tile column of each window column
+    std::vector<std::int64_t> col(static_cast<std::size_t>(K));  // tile column of each window column
 #pragma omp for schedule(static)
     for (std::int64_t n = 0; n < a.count; ++n) {
       const std::int64_t i = (a.first + n) / mw, j = (a.first + n) % mw;

@@ -107,7 +107,7 @@ Img rotate_ccw(Img in) {
 
 // Weights of one resize axis: for each output index, (input index, weight) pairs summing to 1.
 std::vector<std::vector<std::pair<std::int64_t, double>>> axis_weights(std::int64_t in, std::int64_t out) {
-  std::vector<std::vector<std::pair<std::int64_t, double>>> w(std::size_t(out));
+  std::vector<std::vector<std::pair<std::int64_t, double>>> w(static_cast<std::size_t>(out));
   const double scale = double(in) / double(out);
   for (std::int64_t o = 0; o < out; ++o) {
     if (out < in) {  // area: overlap of [o*scale, (o+1)*scale) with each pixel [i, i+1)

@@ -206,9 +206,16 @@ void install_overflow_handler() {
   alt.mem = mem;
 }
 
-void fiber_create(Context* c, std::size_t stack_bytes, void (*entry)(void*), void* arg) {
+#ifndef LC_SIMT_COLORS
+#define LC_SIMT_COLORS 16
+#endif
+constexpr unsigned kColors = LC_SIMT_COLORS;  // stack tops staggered by up to 16 cache lines: more made
+                                            // the top frames straddle pages (TLB misses)
+
+void fiber_create(Context* c, std::size_t stack_bytes, void (*entry)(void*), void* arg, unsigned index) {
   const std::size_t page = page_bytes();
-  const std::size_t stack = (std::max<std::size_t>(stack_bytes, 16 * 1024) + page - 1) / page * page;
+  const std::size_t stack =
+      (std::max<std::size_t>(stack_bytes, 16 * 1024) + kColors * 64 + page - 1) / page * page;
   const std::size_t total = stack + page;
   void* m = mmap(nullptr, total, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -227,6 +234,7 @@ void fiber_create(Context* c, std::size_t stack_bytes, void (*entry)(void*), voi
   c->stack_bytes = stack;
   c->entry = entry;
   c->arg = arg;
+  c->color = (index * 37u) % kColors;
   c->asan_bottom = c->stack_lo;
   c->asan_size = stack;
   fiber_reset(c);
@@ -239,7 +247,8 @@ void fiber_reset(Context* c) {
 #endif
   c->asan_fake = nullptr;
 #if LC_SIMT_ASM_SWITCH
-  const std::uintptr_t top = reinterpret_cast<std::uintptr_t>(c->stack_lo + c->stack_bytes) & ~std::uintptr_t{15};
+  const std::uintptr_t top =
+      (reinterpret_cast<std::uintptr_t>(c->stack_lo + c->stack_bytes) - c->color * 64u) & ~std::uintptr_t{15};
   void** sp = reinterpret_cast<void**>(top - 72);  // 6 registers + return address + 16 zero bytes
   sp[0] = nullptr;                                  // r15
   sp[1] = nullptr;                                  // r14
@@ -254,7 +263,7 @@ void fiber_reset(Context* c) {
 #else
   if (getcontext(&c->uc) != 0) LC_FAIL("lc::simt: getcontext failed: ", std::strerror(errno));
   c->uc.uc_stack.ss_sp = c->stack_lo;
-  c->uc.uc_stack.ss_size = c->stack_bytes;
+  c->uc.uc_stack.ss_size = c->stack_bytes - c->color * 64u;
   c->uc.uc_link = nullptr;
   const auto self = reinterpret_cast<std::uintptr_t>(c);
   makecontext(&c->uc, reinterpret_cast<void (*)()>(&ucontext_entry), 2,

@@ -232,7 +232,7 @@ struct Worker {
     fibers.reserve(n);
     while (fibers.size() < n) {
       auto f = std::make_unique<Fiber>();
-      fiber_create(f.get(), stack, &fiber_main, f.get());
+      fiber_create(f.get(), stack, &fiber_main, f.get(), static_cast<unsigned>(fibers.size()));
       fibers.push_back(f.release());
     }
   }
@@ -802,9 +802,8 @@ void validate(const LaunchSpec& s) {
   if (b.x == 0 || b.y == 0 || b.z == 0) LC_FAIL(what, "a block dimension is 0");
   if (g.x == 0 || g.y == 0 || g.z == 0) LC_FAIL(what, "a grid dimension is 0");
   const std::uint64_t threads = std::uint64_t{b.x} * b.y * b.z;
-  if (b.x > 1024 || b.y > 1024 || b.z > 64)
-    LC_FAIL(what, "block dimensions are limited to (1024,1024,64)");
   if (threads > 1024) LC_FAIL(what, threads, " threads per block; the limit is 1024");
+  if (b.z > 64) LC_FAIL(what, "block dimensions are limited to (1024,1024,64)");
   if (g.x > 2147483647u || g.y > 65535u || g.z > 65535u)
     LC_FAIL(what, "grid dimensions are limited to (2147483647,65535,65535)");
   const int limit = smem_limit(s.kernel);

@@ -1,0 +1,758 @@
+// The graph runtime (see graph.h): parameter layout, the training and inference schedules
+// (forward, loss, derived backward, Adam), liveness-planned arena, execution on any backend and
+// CUDA Graph capture of the training step on cuda / cudnn.
+#include "runtime/graph.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "kernels/adam/adam.h"
+#include "kernels/batchnorm/batchnorm.h"
+#include "kernels/common/check.h"
+#include "kernels/conv2d/conv2d.h"
+#include "kernels/dense/dense.h"
+#include "kernels/dropout/dropout.h"
+#include "kernels/elu/elu.h"
+#include "kernels/maxpool/maxpool.h"
+#include "kernels/softmax_ce/softmax_ce.h"
+#include "runtime/graph_capture.h"
+#include "runtime/nvtx.h"
+
+namespace lc {
+
+double Totals::mean_loss() const { return samples ? loss_sum / double(samples) : std::nan(""); }
+double Totals::accuracy() const { return samples ? double(correct) / double(samples) : std::nan(""); }
+
+namespace {
+
+constexpr std::int64_t kParamAlignFloats = 64;  // 256 bytes between tensors of the parameter buffer
+
+std::int64_t align_up(std::int64_t x, std::int64_t a) { return (x + a - 1) / a * a; }
+
+std::uint64_t splitmix64(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+Totals to_totals(const SoftmaxCeTotals& t) { return {t.loss_sum, t.samples, t.correct, t.invalid_labels}; }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The schedules. A Plan is a list of nodes (one op call each, or a small fused group) and the
+// arena buffers they use; a buffer's lifetime runs from the first node that uses it to the last.
+struct Network::Impl {
+  struct Buf {
+    std::string name;
+    std::size_t bytes = 0;
+    bool pin_to_end = false;  // kept alive to the end of the plan (logits, for read_logits)
+  };
+  // A value is an arena buffer of the plan, or an external device pointer read at run time.
+  struct Val {
+    int buf = -1;
+    float* const* ext = nullptr;
+  };
+  struct Node {
+    std::string name;
+    std::vector<int> bufs;
+    std::function<void()> run;
+  };
+  struct Plan {
+    std::vector<Buf> bufs;
+    std::vector<Node> nodes;
+    MemoryPlan mem;
+    int logits = -1;
+  };
+
+  Network& net;
+  BackendKind kind;
+  stream_t stream;
+  Tensor arena, grads, adam_m, adam_v, adam_state, train_totals, eval_totals, loss, params, state;
+  char* arena_base = nullptr;
+  Plan train, infer;
+  Plan* last_plan = nullptr;
+
+  float* input_ptr = nullptr;        // the training plan's input (net.input_)
+  float* infer_x = nullptr;          // the inference plan's input, set per call
+  const std::int32_t* labels_ptr = nullptr;
+  // The inference head, set per call: eval (loss + accuracy + predictions) or predict.
+  bool head_eval = true;
+  int head_n = 0;
+  std::int32_t* head_pred = nullptr;
+  float* head_probs = nullptr;
+
+  std::function<void(stream_t)> source;
+  CapturedGraph graph;
+  int eager_steps = 0;
+
+  Impl(Network& n, BackendKind k, stream_t s) : net(n), kind(k), stream(s) {}
+
+  float* ptr(const Plan& p, const Val& v) const {
+    if (v.buf < 0) return *v.ext;
+    return reinterpret_cast<float*>(arena_base + p.mem.offsets[std::size_t(v.buf)]);
+  }
+  void* raw(const Plan& p, int buf) const { return arena_base + p.mem.offsets[std::size_t(buf)]; }
+  Workspace ws(const Plan& p, int buf) const {
+    if (buf < 0) return {};
+    return {raw(p, buf), p.bufs[std::size_t(buf)].bytes};
+  }
+
+  static int add_buf(Plan& p, std::string name, std::size_t bytes) {
+    p.bufs.push_back({std::move(name), bytes, false});
+    return int(p.bufs.size()) - 1;
+  }
+  static Val new_val(Plan& p, std::string name, std::int64_t floats) {
+    return Val{add_buf(p, std::move(name), std::size_t(floats) * sizeof(float)), nullptr};
+  }
+  static void add_node(Plan& p, std::string name, std::initializer_list<Val> vals, std::initializer_list<int> extra,
+                       std::function<void()> run) {
+    Node n{std::move(name), {}, std::move(run)};
+    for (const Val& v : vals)
+      if (v.buf >= 0) n.bufs.push_back(v.buf);
+    for (int b : extra)
+      if (b >= 0) n.bufs.push_back(b);
+    p.nodes.push_back(std::move(n));
+  }
+
+  void build_train();
+  void build_infer();
+  // Forward of every layer into plan p (training or inference mode) from value x; returns the
+  // activations: acts[i] is the input of layer i, acts[layers] the logits. Per layer, the saved
+  // batch-norm statistics and max-pool argmax buffers for the backward.
+  struct Saved {
+    int mean = -1, inv_std = -1, argmax = -1;
+  };
+  std::vector<Val> build_forward(Plan& p, bool training, Val x, std::vector<Saved>& saved);
+  void plan_memory_of(Plan& p);
+  void run_plan(Plan& p);
+  std::string tag() const { return std::string(" [") + backend_name(kind) + "]"; }
+};
+
+std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool training, Val x,
+                                                             std::vector<Saved>& saved) {
+  const int N = net.opts_.batch;
+  const BackendKind k = kind;
+  const stream_t s = stream;
+  std::vector<Val> acts{x};
+  saved.assign(net.layers_.size(), Saved{});
+  for (const LayerInfo& L : net.layers_) {
+    const Val X = acts.back();
+    const std::string name = L.prefix() + (training ? " fwd" : " infer") + tag();
+    const std::int64_t out_floats = std::int64_t(N) * L.out.numel();
+    auto P = [&](int j) { return net.params_[net.param_index_.at(L.params[std::size_t(j)].name)].data; };
+    switch (L.spec.type) {
+      case LayerType::batchnorm: {
+        const BatchNormArgs a{N, L.in.h, L.in.w, L.in.c, L.spec.epsilon, L.spec.momentum};
+        float *gamma = P(0), *beta = P(1), *mm = P(2), *mv = P(3);
+        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
+        if (training) {
+          Saved& sv = saved[std::size_t(L.index)];
+          sv.mean = add_buf(p, L.prefix() + ".save_mean", std::size_t(L.in.c) * 4);
+          sv.inv_std = add_buf(p, L.prefix() + ".save_inv_std", std::size_t(L.in.c) * 4);
+          const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, batchnorm_workspace_bytes, a); }();
+          const int wsbuf = wsb ? add_buf(p, L.prefix() + ".fwd_ws", wsb) : -1;
+          const int mean = sv.mean, inv = sv.inv_std;
+          add_node(p, name, {X, Y}, {mean, inv, wsbuf}, [=, this, &p] {
+            float *sm = static_cast<float*>(raw(p, mean)), *si = static_cast<float*>(raw(p, inv));
+            const float* xp = ptr(p, X);
+            float* yp = ptr(p, Y);
+            const Workspace w = ws(p, wsbuf);
+            LC_DISPATCH(k, batchnorm_forward_training, a, xp, gamma, beta, yp, mm, mv, sm, si, w, s);
+          });
+        } else {
+          add_node(p, name, {X, Y}, {}, [=, this, &p] {
+            const float* xp = ptr(p, X);
+            float* yp = ptr(p, Y);
+            LC_DISPATCH(k, batchnorm_forward_inference, a, xp, gamma, beta, mm, mv, yp, s);
+          });
+        }
+        acts.push_back(Y);
+        break;
+      }
+      case LayerType::conv2d: {
+        Conv2dArgs a;
+        a.n = N, a.h = L.in.h, a.w = L.in.w, a.c = L.in.c, a.k = L.spec.filters;
+        a.r = a.s = L.spec.kernel;
+        a.fuse_elu = L.spec.elu;
+        const float *wt = P(0), *b = P(1);
+        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
+        const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, conv2d_workspace_bytes, a); }();
+        const int wsbuf = wsb ? add_buf(p, L.prefix() + ".fwd_ws", wsb) : -1;
+        add_node(p, name, {X, Y}, {wsbuf}, [=, this, &p] {
+          const float* xp = ptr(p, X);
+          float* yp = ptr(p, Y);
+          const Workspace w = ws(p, wsbuf);
+          LC_DISPATCH(k, conv2d_forward, a, xp, wt, b, yp, w, s);
+        });
+        acts.push_back(Y);
+        break;
+      }
+      case LayerType::maxpool: {
+        const MaxPoolArgs a{N, L.in.h, L.in.w, L.in.c};
+        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
+        int am = -1;
+        // The argmax saves the backward from re-reading x and y; cuDNN has none (maxpool.h).
+        if (training && k != BackendKind::cudnn) {
+          am = add_buf(p, L.prefix() + ".argmax", std::size_t(a.out_elements()));
+          saved[std::size_t(L.index)].argmax = am;
+        }
+        add_node(p, name, {X, Y}, {am}, [=, this, &p] {
+          const float* xp = ptr(p, X);
+          float* yp = ptr(p, Y);
+          std::uint8_t* amp = am >= 0 ? static_cast<std::uint8_t*>(raw(p, am)) : nullptr;
+          LC_DISPATCH(k, maxpool_forward, a, xp, yp, amp, s);
+        });
+        acts.push_back(Y);
+        break;
+      }
+      case LayerType::flatten:
+        acts.push_back(X);  // NHWC memory taken as is (Keras' H, W, C order)
+        break;
+      case LayerType::dense: {
+        DenseArgs a;
+        a.n = N, a.in = L.in.c, a.out = L.out.c;
+        a.activation = L.spec.elu ? DenseActivation::elu : DenseActivation::none;
+        const float *wt = P(0), *b = P(1);
+        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
+        add_node(p, name, {X, Y}, {}, [=, this, &p] {
+          const float* xp = ptr(p, X);
+          float* yp = ptr(p, Y);
+          LC_DISPATCH(k, dense_forward, a, xp, wt, b, yp, s);
+        });
+        acts.push_back(Y);
+        break;
+      }
+      case LayerType::dropout: {
+        if (!training) {
+          acts.push_back(X);  // identity in inference
+          break;
+        }
+        DropoutArgs a;
+        a.n = out_floats, a.rate = L.spec.rate, a.seed = net.opts_.seed, a.stream = std::uint32_t(L.index);
+        a.training = true;
+        const std::int64_t* step = &static_cast<AdamState*>(adam_state.data())->step;
+        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
+        add_node(p, name, {X, Y}, {}, [=, this, &p] {
+          const float* xp = ptr(p, X);
+          float* yp = ptr(p, Y);
+          LC_DISPATCH(k, dropout_forward, a, step, xp, yp, s);
+        });
+        acts.push_back(Y);
+        break;
+      }
+    }
+  }
+  return acts;
+}
+
+void Network::Impl::build_train() {
+  Plan& p = train;
+  const int N = net.opts_.batch;
+  const BackendKind k = kind;
+  const stream_t s = stream;
+  p.nodes.push_back({"batch source", {}, [this] {
+                       if (source) source(stream);
+                     }});
+  std::vector<Saved> saved;
+  const std::vector<Val> acts = build_forward(p, true, Val{-1, &input_ptr}, saved);
+  const std::size_t nl = net.layers_.size();
+
+  // Loss head: softmax cross-entropy, training totals on the device.
+  const Val logits = acts.back();
+  LC_CHECK(logits.buf >= 0, "the model's logits alias its input");
+  p.logits = logits.buf;
+  p.bufs[std::size_t(logits.buf)].pin_to_end = true;
+  const SoftmaxCeArgs ca{N, net.classes_};
+  Val grad = new_val(p, "dlogits", std::int64_t(N) * net.classes_);
+  {
+    const std::int32_t* const* lab = &labels_ptr;
+    float* lossp = loss.data<float>();
+    SoftmaxCeTotals* tot = static_cast<SoftmaxCeTotals*>(train_totals.data());
+    add_node(p, "loss softmax_ce" + tag(), {logits, grad}, {}, [=, this, &p] {
+      const float* lg = ptr(p, logits);
+      float* dl = ptr(p, grad);
+      LC_DISPATCH(k, softmax_ce, ca, lg, *lab, lossp, dl, nullptr, tot, s);
+    });
+  }
+
+  // Backward, layer by layer in reverse: grad is dL/d(output of layer i) on entry, dL/d(input) after.
+  for (std::size_t ri = nl; ri-- > 0;) {
+    const LayerInfo& L = net.layers_[ri];
+    const Val X = acts[ri], Y = acts[ri + 1], G = grad;
+    const bool first = ri == 0;
+    const std::string name = L.prefix() + " bwd" + tag();
+    const std::int64_t in_floats = std::int64_t(N) * L.in.numel();
+    auto P = [&](int j) { return net.params_[net.param_index_.at(L.params[std::size_t(j)].name)].data; };
+    auto Gr = [&](int j) { return net.params_[net.param_index_.at(L.params[std::size_t(j)].name)].grad; };
+    switch (L.spec.type) {
+      case LayerType::batchnorm: {
+        const BatchNormArgs a{N, L.in.h, L.in.w, L.in.c, L.spec.epsilon, L.spec.momentum};
+        const float* gamma = P(0);
+        float *dgamma = Gr(0), *dbeta = Gr(1);
+        // The contract has no "skip dx": the first layer's dx goes to a scratch buffer.
+        const Val DX = new_val(p, L.prefix() + (first ? ".dx_unused" : ".dx"), in_floats);
+        const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, batchnorm_workspace_bytes, a); }();
+        const int wsbuf = wsb ? add_buf(p, L.prefix() + ".bwd_ws", wsb) : -1;
+        const int mean = saved[ri].mean, inv = saved[ri].inv_std;
+        add_node(p, name, {X, G, DX}, {mean, inv, wsbuf}, [=, this, &p] {
+          const float *xp = ptr(p, X), *gp = ptr(p, G);
+          const float *sm = static_cast<const float*>(raw(p, mean)), *si = static_cast<const float*>(raw(p, inv));
+          float* dxp = ptr(p, DX);
+          const Workspace w = ws(p, wsbuf);
+          LC_DISPATCH(k, batchnorm_backward, a, xp, gp, gamma, sm, si, dxp, dgamma, dbeta, w, s);
+        });
+        grad = DX;
+        break;
+      }
+      case LayerType::conv2d: {
+        Conv2dArgs a;
+        a.n = N, a.h = L.in.h, a.w = L.in.w, a.c = L.in.c, a.k = L.spec.filters;
+        a.r = a.s = L.spec.kernel;
+        a.fuse_elu = L.spec.elu;
+        const float* wt = P(0);
+        float *dw = Gr(0), *db = Gr(1);
+        if (L.spec.elu) {
+          const EluArgs ea{std::int64_t(N) * L.out.numel()};
+          add_node(p, L.prefix() + " elu bwd" + tag(), {Y, G}, {}, [=, this, &p] {
+            const float* yp = ptr(p, Y);
+            float* gp = ptr(p, G);
+            LC_DISPATCH(k, elu_backward, ea, yp, gp, gp, s);
+          });
+        }
+        const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, conv2d_workspace_bytes, a); }();
+        const int wsw = wsb ? add_buf(p, L.prefix() + ".bwd_w_ws", wsb) : -1;
+        add_node(p, L.prefix() + " bwd weights" + tag(), {X, G}, {wsw}, [=, this, &p] {
+          const float *xp = ptr(p, X), *gp = ptr(p, G);
+          const Workspace w = ws(p, wsw);
+          LC_DISPATCH(k, conv2d_backward_weights, a, xp, gp, dw, db, w, s);
+        });
+        if (!first) {
+          const Val DX = new_val(p, L.prefix() + ".dx", in_floats);
+          const int wsd = wsb ? add_buf(p, L.prefix() + ".bwd_d_ws", wsb) : -1;
+          add_node(p, L.prefix() + " bwd data" + tag(), {G, DX}, {wsd}, [=, this, &p] {
+            const float* gp = ptr(p, G);
+            float* dxp = ptr(p, DX);
+            const Workspace w = ws(p, wsd);
+            LC_DISPATCH(k, conv2d_backward_data, a, gp, wt, dxp, w, s);
+          });
+          grad = DX;
+        }
+        break;
+      }
+      case LayerType::maxpool: {
+        const MaxPoolArgs a{N, L.in.h, L.in.w, L.in.c};
+        const int am = saved[ri].argmax;
+        const Val DX = new_val(p, L.prefix() + ".dx", in_floats);
+        if (am >= 0) {
+          add_node(p, name, {G, DX}, {am}, [=, this, &p] {
+            const float* gp = ptr(p, G);
+            float* dxp = ptr(p, DX);
+            const std::uint8_t* amp = static_cast<const std::uint8_t*>(raw(p, am));
+            LC_DISPATCH(k, maxpool_backward, a, nullptr, nullptr, amp, gp, dxp, s);
+          });
+        } else {
+          add_node(p, name, {X, Y, G, DX}, {}, [=, this, &p] {
+            const float *xp = ptr(p, X), *yp = ptr(p, Y), *gp = ptr(p, G);
+            float* dxp = ptr(p, DX);
+            LC_DISPATCH(k, maxpool_backward, a, xp, yp, nullptr, gp, dxp, s);
+          });
+        }
+        grad = DX;
+        break;
+      }
+      case LayerType::flatten:
+        break;  // the gradient is the same memory
+      case LayerType::dense: {
+        DenseArgs a;
+        a.n = N, a.in = L.in.c, a.out = L.out.c;
+        a.activation = L.spec.elu ? DenseActivation::elu : DenseActivation::none;
+        const float* wt = P(0);
+        float *dw = Gr(0), *db = Gr(1);
+        if (L.spec.elu) {
+          const EluArgs ea{std::int64_t(N) * L.out.numel()};
+          add_node(p, L.prefix() + " elu bwd" + tag(), {Y, G}, {}, [=, this, &p] {
+            const float* yp = ptr(p, Y);
+            float* gp = ptr(p, G);
+            LC_DISPATCH(k, elu_backward, ea, yp, gp, gp, s);
+          });
+        }
+        const Val DX = first ? Val{} : new_val(p, L.prefix() + ".dx", in_floats);
+        add_node(p, name, {X, G, DX}, {}, [=, this, &p] {
+          const float *xp = ptr(p, X), *gp = ptr(p, G);
+          float* dxp = first ? nullptr : ptr(p, DX);
+          LC_DISPATCH(k, dense_backward, a, xp, wt, gp, dxp, dw, db, s);
+        });
+        if (!first) grad = DX;
+        break;
+      }
+      case LayerType::dropout: {
+        DropoutArgs a;
+        a.n = std::int64_t(N) * L.out.numel(), a.rate = L.spec.rate, a.seed = net.opts_.seed;
+        a.stream = std::uint32_t(L.index), a.training = true;
+        const std::int64_t* step = &static_cast<AdamState*>(adam_state.data())->step;
+        add_node(p, name, {G}, {}, [=, this, &p] {
+          float* gp = ptr(p, G);
+          LC_DISPATCH(k, dropout_backward, a, step, gp, gp, s);  // in place
+        });
+        break;
+      }
+    }
+  }
+
+  // Adam over the whole parameter buffer (padding: zero gradients keep it zero).
+  AdamArgs aa;
+  aa.n = net.param_floats_, aa.lr = net.opts_.lr, aa.beta1 = net.opts_.beta1, aa.beta2 = net.opts_.beta2;
+  aa.epsilon = net.opts_.epsilon;
+  float *pp = params.data<float>(), *gp = grads.data<float>(), *mp = adam_m.data<float>(), *vp = adam_v.data<float>();
+  AdamState* st = static_cast<AdamState*>(adam_state.data());
+  p.nodes.push_back({"adam" + tag(), {}, [=] { LC_DISPATCH(k, adam_update, aa, pp, gp, mp, vp, st, s); }});
+  plan_memory_of(p);
+}
+
+void Network::Impl::build_infer() {
+  Plan& p = infer;
+  const BackendKind k = kind;
+  const stream_t s = stream;
+  const int N = net.opts_.batch;
+  std::vector<Saved> saved;
+  const std::vector<Val> acts = build_forward(p, false, Val{-1, &infer_x}, saved);
+  const Val logits = acts.back();
+  LC_CHECK(logits.buf >= 0, "the model's logits alias its input");
+  p.logits = logits.buf;
+  p.bufs[std::size_t(logits.buf)].pin_to_end = true;
+  const int classes = net.classes_;
+  SoftmaxCeTotals* tot = static_cast<SoftmaxCeTotals*>(eval_totals.data());
+  add_node(p, "head" + tag(), {logits}, {}, [=, this, &p] {
+    const float* lg = ptr(p, logits);
+    const SoftmaxCeArgs a{head_n, classes};
+    if (head_eval) {
+      const std::int32_t* lab = labels_ptr;
+      std::int32_t* pred = head_pred;
+      LC_DISPATCH(k, softmax_ce, a, lg, lab, nullptr, nullptr, pred, tot, s);
+    } else {
+      float* probs = head_probs;
+      std::int32_t* pred = head_pred;
+      LC_DISPATCH(k, softmax_predict, a, lg, probs, pred, s);
+    }
+  });
+  (void)N;
+  plan_memory_of(p);
+}
+
+void Network::Impl::plan_memory_of(Plan& p) {
+  const int end = int(p.nodes.size()) - 1;
+  std::vector<BufferRequest> req(p.bufs.size());
+  for (std::size_t b = 0; b < p.bufs.size(); ++b) req[b] = {p.bufs[b].name, p.bufs[b].bytes, INT_MAX, -1};
+  for (int n = 0; n <= end; ++n)
+    for (int b : p.nodes[std::size_t(n)].bufs) {
+      req[std::size_t(b)].first = std::min(req[std::size_t(b)].first, n);
+      req[std::size_t(b)].last = std::max(req[std::size_t(b)].last, n);
+    }
+  for (std::size_t b = 0; b < p.bufs.size(); ++b) {
+    LC_CHECK(req[b].last >= 0, "graph: buffer ", p.bufs[b].name, " is never used");
+    if (p.bufs[b].pin_to_end) req[b].last = end;
+  }
+  p.mem = plan_memory(req, 256);
+  const std::string bad = check_memory_plan(req, p.mem, 256);
+  LC_CHECK(bad.empty(), "graph: invalid memory plan: ", bad);
+}
+
+void Network::Impl::run_plan(Plan& p) {
+  for (Node& n : p.nodes) {
+    LC_NVTX_RANGE(n.name);
+    n.run();
+  }
+  last_plan = &p;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Network::Network(const ModelSpec& spec, int classes, Backend& backend, const NetworkOptions& options)
+    : spec_(spec), classes_(classes), backend_(backend), opts_(options) {
+  LC_CHECK(opts_.batch >= 1, "network: batch must be at least 1, got ", opts_.batch);
+  layers_ = infer_layers(spec_, classes_);
+  Device& dev = backend_.device();
+  impl_ = std::make_unique<Impl>(*this, backend_.kind(), backend_.stream());
+
+  // Parameter layout: trainable tensors in layer order, each starting on a 64-float boundary,
+  // in one buffer; moving statistics packed in another.
+  for (const LayerInfo& L : layers_)
+    for (const ParamInfo& pi : L.params) {
+      ParamView v;
+      v.name = pi.name;
+      v.shape = pi.shape;
+      v.trainable = pi.trainable;
+      v.numel = pi.numel();
+      if (pi.trainable) {
+        v.offset = param_floats_;
+        param_floats_ = align_up(param_floats_ + v.numel, kParamAlignFloats);
+      } else {
+        v.offset = state_floats_;
+        state_floats_ += v.numel;
+      }
+      param_index_[v.name] = params_.size();
+      params_.push_back(std::move(v));
+    }
+  Impl& im = *impl_;
+  im.params = Tensor::zeros(dev, {std::max<std::int64_t>(param_floats_, 1)});
+  im.state = Tensor::zeros(dev, {std::max<std::int64_t>(state_floats_, 1)});
+  params_buf_ = im.params.data<float>();
+  state_buf_ = im.state.data<float>();
+  if (opts_.training) {
+    im.grads = Tensor::zeros(dev, {std::max<std::int64_t>(param_floats_, 1)});
+    im.adam_m = Tensor::zeros(dev, {std::max<std::int64_t>(param_floats_, 1)});
+    im.adam_v = Tensor::zeros(dev, {std::max<std::int64_t>(param_floats_, 1)});
+    grads_buf_ = im.grads.data<float>();
+  }
+  im.adam_state = Tensor::zeros(dev, {std::int64_t(sizeof(AdamState))}, DType::u8);
+  im.train_totals = Tensor::zeros(dev, {std::int64_t(sizeof(SoftmaxCeTotals))}, DType::u8);
+  im.eval_totals = Tensor::zeros(dev, {std::int64_t(sizeof(SoftmaxCeTotals))}, DType::u8);
+  im.loss = Tensor::zeros(dev, {1});
+  for (ParamView& v : params_) {
+    v.data = (v.trainable ? params_buf_ : state_buf_) + v.offset;
+    v.grad = v.trainable && grads_buf_ ? grads_buf_ + v.offset : nullptr;
+  }
+  const ActShape in = input_shape();
+  input_ = Tensor::zeros(dev, {opts_.batch, in.h, in.w, in.c});
+  labels_ = Tensor::zeros(dev, {opts_.batch}, DType::i32);
+  im.input_ptr = input_.data<float>();
+  im.labels_ptr = labels_.data<std::int32_t>();
+
+  if (opts_.training) im.build_train();
+  im.build_infer();
+  arena_bytes_ = opts_.training ? im.train.mem.peak : im.infer.mem.peak;
+  arena_unshared_ = opts_.training ? im.train.mem.unshared : im.infer.mem.unshared;
+  const std::size_t arena = std::max(im.train.mem.peak, im.infer.mem.peak);
+  im.arena = Tensor::empty(dev, {std::int64_t(std::max<std::size_t>(arena, 1))}, DType::u8);
+  // Poison: all-ones bytes are NaN as floats, so a read of memory no node wrote shows up as NaN.
+  dev.memset(im.arena.data(), 0xFF, im.arena.bytes(), im.stream);
+  im.arena_base = static_cast<char*>(im.arena.data());
+  persistent_bytes_ = im.params.bytes() + im.state.bytes() + im.grads.bytes() + im.adam_m.bytes() +
+                      im.adam_v.bytes() + im.adam_state.bytes() + im.train_totals.bytes() +
+                      im.eval_totals.bytes() + im.loss.bytes() + input_.bytes() + labels_.bytes();
+  backend_.synchronize();
+}
+
+Network::~Network() = default;
+
+std::int64_t Network::parameter_count() const { return trainable_parameter_count(layers_); }
+
+const ParamView& Network::param(const std::string& name) const {
+  auto it = param_index_.find(name);
+  LC_CHECK(it != param_index_.end(), "network: no parameter named '", name, "'");
+  return params_[it->second];
+}
+
+std::string Network::memory_report() const {
+  const Impl::Plan& p = opts_.training ? impl_->train : impl_->infer;
+  std::ostringstream os;
+  os << "arena peak " << p.mem.peak << " bytes (" << (opts_.training ? "training" : "inference") << " plan, "
+     << p.bufs.size() << " buffers, " << p.nodes.size() << " nodes); live-bytes bound " << p.mem.live_bound
+     << "; unshared " << p.mem.unshared << "; persistent " << persistent_bytes_ << " bytes\n";
+  std::vector<std::size_t> idx(p.bufs.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return p.bufs[a].bytes > p.bufs[b].bytes; });
+  for (std::size_t i = 0; i < std::min<std::size_t>(5, idx.size()); ++i)
+    os << "  " << p.bufs[idx[i]].name << " " << p.bufs[idx[i]].bytes << " bytes at " << p.mem.offsets[idx[i]] << "\n";
+  return os.str();
+}
+
+void Network::init_parameters(std::uint64_t seed) {
+  std::vector<float> host_params(std::size_t(param_floats_), 0.f), host_state(std::size_t(state_floats_), 0.f);
+  std::size_t p_index = 0;
+  for (const LayerInfo& L : layers_) {
+    for (const ParamInfo& pi : L.params) {
+      const ParamView& v = param(pi.name);
+      float* dst = (v.trainable ? host_params.data() : host_state.data()) + v.offset;
+      const std::string leaf = pi.name.substr(pi.name.rfind('.') + 1);
+      if (leaf == "kernel") {
+        double fan_in, fan_out;
+        if (L.spec.type == LayerType::conv2d) {
+          const double rs = double(L.spec.kernel) * L.spec.kernel;
+          fan_in = rs * L.in.c, fan_out = rs * L.spec.filters;
+        } else {
+          fan_in = L.in.c, fan_out = L.out.c;
+        }
+        const double limit = std::sqrt(6.0 / (fan_in + fan_out));
+        std::uint64_t s = seed ^ (0x9E3779B97F4A7C15ull * (p_index + 1));
+        for (std::int64_t i = 0; i < v.numel; ++i) {
+          const double u = double(splitmix64(s) >> 40) * (1.0 / 16777216.0);
+          dst[i] = float((2.0 * u - 1.0) * limit);
+        }
+      } else if (leaf == "gamma" || leaf == "moving_var") {
+        std::fill(dst, dst + v.numel, 1.f);
+      } else {
+        std::fill(dst, dst + v.numel, 0.f);  // biases, beta, moving_mean
+      }
+      if (pi.trainable) ++p_index;
+    }
+  }
+  Device& dev = backend_.device();
+  const stream_t s = backend_.stream();
+  if (param_floats_) dev.copy_h2d(params_buf_, host_params.data(), host_params.size() * 4, s);
+  if (state_floats_) dev.copy_h2d(state_buf_, host_state.data(), host_state.size() * 4, s);
+  if (opts_.training) {
+    dev.memset(impl_->adam_m.data(), 0, impl_->adam_m.bytes(), s);
+    dev.memset(impl_->adam_v.data(), 0, impl_->adam_v.bytes(), s);
+    dev.memset(impl_->grads.data(), 0, impl_->grads.bytes(), s);
+  }
+  dev.memset(impl_->adam_state.data(), 0, impl_->adam_state.bytes(), s);
+  backend_.synchronize();
+}
+
+std::vector<float> Network::read(const std::string& name) const {
+  const ParamView& v = param(name);
+  std::vector<float> out(std::size_t(v.numel));
+  backend_.device().copy_d2h(out.data(), v.data, out.size() * 4, backend_.stream());
+  return out;
+}
+
+void Network::write(const std::string& name, const std::vector<float>& values) {
+  const ParamView& v = param(name);
+  LC_CHECK(std::int64_t(values.size()) == v.numel, "network: ", name, " has ", v.numel, " values, got ",
+           values.size());
+  backend_.device().copy_h2d(v.data, values.data(), values.size() * 4, backend_.stream());
+  backend_.synchronize();
+}
+
+std::vector<float> Network::read_grad(const std::string& name) const {
+  const ParamView& v = param(name);
+  LC_CHECK(v.grad != nullptr, "network: ", name, " has no gradient (not trainable, or not a training network)");
+  std::vector<float> out(std::size_t(v.numel));
+  backend_.device().copy_d2h(out.data(), v.grad, out.size() * 4, backend_.stream());
+  return out;
+}
+
+void Network::read_adam(const std::string& name, std::vector<float>& m, std::vector<float>& v) const {
+  const ParamView& pv = param(name);
+  LC_CHECK(pv.trainable && opts_.training, "network: ", name, " has no optimizer state");
+  m.resize(std::size_t(pv.numel));
+  v.resize(std::size_t(pv.numel));
+  Device& dev = backend_.device();
+  dev.copy_d2h(m.data(), impl_->adam_m.data<float>() + pv.offset, m.size() * 4, backend_.stream());
+  dev.copy_d2h(v.data(), impl_->adam_v.data<float>() + pv.offset, v.size() * 4, backend_.stream());
+}
+
+void Network::write_adam(const std::string& name, const std::vector<float>& m, const std::vector<float>& v) {
+  const ParamView& pv = param(name);
+  LC_CHECK(pv.trainable && opts_.training, "network: ", name, " has no optimizer state");
+  LC_CHECK(std::int64_t(m.size()) == pv.numel && std::int64_t(v.size()) == pv.numel, "network: Adam state of ",
+           name, " needs ", pv.numel, " values, got ", m.size(), " and ", v.size());
+  Device& dev = backend_.device();
+  dev.copy_h2d(impl_->adam_m.data<float>() + pv.offset, m.data(), m.size() * 4, backend_.stream());
+  dev.copy_h2d(impl_->adam_v.data<float>() + pv.offset, v.data(), v.size() * 4, backend_.stream());
+  backend_.synchronize();
+}
+
+std::int64_t Network::optimizer_step() const {
+  AdamState st;
+  backend_.device().copy_d2h(&st, impl_->adam_state.data(), sizeof st, backend_.stream());
+  return st.step;
+}
+
+void Network::set_optimizer_step(std::int64_t t) {
+  LC_CHECK(t >= 0, "network: optimizer step must be >= 0, got ", t);
+  AdamState st;
+  st.step = t;
+  backend_.device().copy_h2d(impl_->adam_state.data(), &st, sizeof st, backend_.stream());
+  backend_.synchronize();
+}
+
+void Network::set_batch_source(std::function<void(stream_t)> fill) {
+  impl_->source = std::move(fill);
+  impl_->graph.reset();
+  impl_->eager_steps = 0;
+}
+
+void Network::train_step() {
+  LC_CHECK(opts_.training, "network: train_step on an inference-only network");
+  Impl& im = *impl_;
+  const LaunchCounts before = launch_counts();
+  const bool gpu = backend_.kind() == BackendKind::cuda || backend_.kind() == BackendKind::cudnn;
+  last_replayed_ = false;
+  if (gpu && opts_.cuda_graph) {
+    if (!im.graph.ready() && im.eager_steps > 0) im.graph.capture(im.stream, [&] { im.run_plan(im.train); });
+    if (im.graph.ready()) {
+      im.graph.launch(im.stream);
+      im.last_plan = &im.train;
+      last_replayed_ = true;
+    } else {
+      im.run_plan(im.train);  // first step eagerly: libraries may allocate or search algorithms here
+      ++im.eager_steps;
+    }
+  } else {
+    im.run_plan(im.train);
+  }
+  const LaunchCounts after = launch_counts();
+  last_launches_ = {after.kernels - before.kernels, after.graphs - before.graphs};
+}
+
+void Network::reset_train_totals() {
+  backend_.device().memset(impl_->train_totals.data(), 0, impl_->train_totals.bytes(), backend_.stream());
+}
+
+Totals Network::read_train_totals() {
+  SoftmaxCeTotals t;
+  backend_.device().copy_d2h(&t, impl_->train_totals.data(), sizeof t, backend_.stream());
+  return to_totals(t);
+}
+
+void Network::reset_eval_totals() {
+  backend_.device().memset(impl_->eval_totals.data(), 0, impl_->eval_totals.bytes(), backend_.stream());
+}
+
+Totals Network::read_eval_totals() {
+  SoftmaxCeTotals t;
+  backend_.device().copy_d2h(&t, impl_->eval_totals.data(), sizeof t, backend_.stream());
+  return to_totals(t);
+}
+
+void Network::eval_batch(int n, std::int32_t* pred) {
+  LC_CHECK(n >= 1 && n <= opts_.batch, "network: eval_batch of ", n, " images, batch is ", opts_.batch);
+  Impl& im = *impl_;
+  // The forward always runs the full batch (fixed shapes and workspaces); the loss and the
+  // predictions take the first n rows, so stale rows past n never count.
+  im.infer_x = input_.data<float>();
+  im.head_eval = true, im.head_n = n, im.head_pred = pred, im.head_probs = nullptr;
+  im.run_plan(im.infer);
+}
+
+void Network::predict(const float* x, int n, float* probs, std::int32_t* top) {
+  LC_CHECK(n >= 1 && n <= opts_.batch, "network: predict of ", n, " images, batch is ", opts_.batch);
+  Impl& im = *impl_;
+  if (n == opts_.batch) {
+    im.infer_x = const_cast<float*>(x);  // read only
+  } else {
+    // Fewer images than the batch: copy them (device to device) into the input tensor so the
+    // full-batch forward never reads past the caller's buffer.
+    backend_.device().copy_d2d(input_.data(), x, std::size_t(n) * std::size_t(input_shape().numel()) * 4,
+                               backend_.stream());
+    im.infer_x = input_.data<float>();
+  }
+  im.head_eval = false, im.head_n = n, im.head_pred = top, im.head_probs = probs;
+  im.run_plan(im.infer);
+}
+
+std::vector<float> Network::read_logits() const {
+  const Impl& im = *impl_;
+  LC_CHECK(im.last_plan != nullptr, "network: no forward has run yet");
+  const Impl::Plan& p = *im.last_plan;
+  std::vector<float> out(std::size_t(opts_.batch) * std::size_t(classes_));
+  backend_.device().copy_d2h(out.data(), im.raw(p, p.logits), out.size() * 4, backend_.stream());
+  return out;
+}
+
+float Network::last_loss() const {
+  float v = 0;
+  backend_.device().copy_d2h(&v, impl_->loss.data(), sizeof v, backend_.stream());
+  return v;
+}
+
+std::size_t Network::captured_nodes() const { return impl_->graph.node_count(); }
+
+}  // namespace lc

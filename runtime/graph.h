@@ -1,0 +1,186 @@
+// The graph runtime: a Network built from a model spec (runtime/layers.h; parsed by
+// model/model_spec.h) for a number of classes, a batch size and a Backend. It derives the backward
+// pass, plans activations, gradients and workspaces by liveness into ONE arena, keeps every
+// trainable parameter in ONE contiguous buffer (gradients, Adam m and v likewise, in the same
+// order, so Adam is one fused call over everything), batch-norm moving statistics in their own
+// buffer, and runs on any backend (cpu, sim, cuda, cudnn). On cuda and cudnn the training step
+// is captured into a CUDA Graph once and replayed.
+//
+// Typical use (the trainer, model/trainer.cpp, does this):
+//   Network net(spec, classes, backend, {.batch = 16, .seed = seed});
+//   net.init_parameters(seed);                      // Glorot uniform, uploaded once
+//   net.set_batch_source([&](stream_t s) { ... gather_batch(..., net.input().data<float>()) ...
+//                                          ... labels into net.labels() ... });
+//   net.reset_train_totals();
+//   for (...) net.train_step();                     // no host<->device copy inside
+//   TrainTotals t = net.read_train_totals();        // one small copy per epoch
+//   net.reset_eval_totals();
+//   for (each validation batch of n <= batch images in input()/labels()) net.eval_batch(n, pred);
+//   TrainTotals v = net.read_eval_totals();
+//
+// Golden tests and checkpoints: write("L01.conv2d.kernel", values), read(name), read_grad(name),
+// read_logits() (the last forward's [batch][classes] logits), last_loss() (its batch mean loss),
+// optimizer_step() / set_optimizer_step(t), read_adam(name) / write_adam(name, m, v).
+//
+// Semantics of one training step (train_step):
+//   1. the batch source (if set) writes input() [batch][H][W][C] f32 and labels() [batch] i32;
+//   2. forward in training mode: batch norm with batch statistics (moving statistics updated,
+//      momentum from the model file), conv2d / dense with their fused ELU, 2x2 max-pool (argmax
+//      saved on cpu/sim/cuda; cudnn recomputes from x and y), dropout keyed by
+//      (seed, stream = layer index, step = Adam steps completed, read from device memory);
+//   3. softmax cross-entropy from the logits (batch mean; loss, correct count and samples added
+//      to the device-side training totals);
+//   4. backward: the reverse of the layers, parameter gradients overwritten (never accumulated);
+//   5. Adam over the whole parameter buffer; the step count lives and advances on the device.
+// Kernel launches of the last step are counted (last_step_launches()); on cuda/cudnn the first
+// step runs eagerly (libraries may choose algorithms or allocate there), the second is captured
+// and every later step replays the graph (1 graph launch, 0 kernel launches from the host).
+//
+// Parameter initialisation (init_parameters(seed)), Keras' defaults (MODEL.md):
+//   conv2d / dense kernels: Glorot uniform U(-l, l), l = sqrt(6 / (fan_in + fan_out)),
+//     conv fan_in = k*k*in_channels, fan_out = k*k*filters; dense fan_in = in, fan_out = out;
+//   biases 0; batch norm gamma 1, beta 0, moving mean 0, moving variance 1; Adam m = v = 0, step 0.
+//   Random numbers: parameter number p (0-based over all trainable tensors in layer order) draws
+//   from splitmix64 seeded with seed ^ (0x9E3779B97F4A7C15 * (p + 1)); each value takes the next
+//   64-bit output r, u = (r >> 40) * 2^-24 in [0, 1), w = float((2u - 1) * l) in double.
+//   Generated on the host once and uploaded once.
+//
+// Depends on: runtime/layers.h, runtime/backend.h, runtime/tensor.h, runtime/graph_memory.h,
+// runtime/graph_capture.h, kernels/* op contracts (in graph.cpp only), kernels/common/launch_count.h.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/common/launch_count.h"
+#include "runtime/backend.h"
+#include "runtime/graph_memory.h"
+#include "runtime/layers.h"
+#include "runtime/tensor.h"
+
+namespace lc {
+
+struct NetworkOptions {
+  int batch = 16;              // images per training step; also the largest eval / predict batch
+  bool training = true;        // false: inference only (no backward, gradients or Adam state)
+  std::uint64_t seed = 0;      // dropout key (the run's --seed)
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;  // Adam (MODEL.md)
+  bool cuda_graph = true;      // cuda / cudnn: capture the training step and replay it
+};
+
+// One named tensor of the parameter or state buffer, in device memory.
+struct ParamView {
+  std::string name;                 // "L01.conv2d.kernel"
+  std::vector<std::int64_t> shape;  // {16, 5, 5, 3}
+  bool trainable = true;            // false: batch-norm moving statistics (state buffer)
+  std::int64_t offset = 0;          // floats from the start of its buffer (params or state)
+  std::int64_t numel = 0;
+  float* data = nullptr;            // device pointer
+  float* grad = nullptr;            // device pointer into the gradient buffer (trainable, training)
+};
+
+// Device-side running totals of loss and accuracy (see kernels/softmax_ce/softmax_ce.h).
+struct Totals {
+  double loss_sum = 0;
+  std::int64_t samples = 0, correct = 0, invalid_labels = 0;
+  double mean_loss() const;  // loss_sum / samples (NaN when no samples)
+  double accuracy() const;   // correct / samples (NaN when no samples)
+};
+
+class Network {
+ public:
+  Network(const ModelSpec& spec, int classes, Backend& backend, const NetworkOptions& options = {});
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  // ---- Description
+  const std::vector<LayerInfo>& layers() const { return layers_; }
+  Backend& backend() const { return backend_; }
+  const NetworkOptions& options() const { return opts_; }
+  int batch() const { return opts_.batch; }
+  int classes() const { return classes_; }
+  ActShape input_shape() const { return layers_.front().in; }
+  std::int64_t parameter_count() const;  // trainable floats, without alignment padding
+  // Peak bytes of the one arena (the training plan when training, else the inference plan) and
+  // what the same buffers would take without sharing.
+  std::size_t arena_bytes() const { return arena_bytes_; }
+  std::size_t arena_unshared_bytes() const { return arena_unshared_; }
+  // Bytes of every persistent buffer (parameters, gradients, Adam, statistics, input, totals).
+  std::size_t persistent_bytes() const { return persistent_bytes_; }
+  // A few lines: arena peak, lower bound, unshared total, persistent bytes, the largest buffers.
+  std::string memory_report() const;
+
+  // ---- Parameters and state (device memory)
+  const std::vector<ParamView>& params() const { return params_; }
+  const ParamView& param(const std::string& name) const;  // throws lc::Error for an unknown name
+  // The whole buffers: trainable parameters (with padding between tensors, which stays 0),
+  // gradients, Adam m and v (same layout, null when not training), batch-norm statistics.
+  float* param_buffer() const { return params_buf_; }
+  std::int64_t param_buffer_floats() const { return param_floats_; }
+  float* grad_buffer() const { return grads_buf_; }
+  float* state_buffer() const { return state_buf_; }
+  std::int64_t state_buffer_floats() const { return state_floats_; }
+
+  void init_parameters(std::uint64_t seed);
+  std::vector<float> read(const std::string& name) const;  // parameter or statistic, d2h
+  void write(const std::string& name, const std::vector<float>& values);  // h2d
+  std::vector<float> read_grad(const std::string& name) const;
+  // Adam moment estimates of a trainable parameter; the optimizer step (updates applied).
+  void read_adam(const std::string& name, std::vector<float>& m, std::vector<float>& v) const;
+  void write_adam(const std::string& name, const std::vector<float>& m, const std::vector<float>& v);
+  std::int64_t optimizer_step() const;
+  void set_optimizer_step(std::int64_t t);  // outside a step (a copy); also resets m and v? no: only t
+
+  // ---- Training
+  Tensor input() const { return input_; }    // [batch][H][W][C] f32, device
+  Tensor labels() const { return labels_; }  // [batch] i32, device
+  // The work that fills input() and labels() at the start of every training step, enqueued on the
+  // stream it is given (the batch gather). It is captured with the step on cuda/cudnn, so anything
+  // that differs from step to step must come from device memory. Setting it drops a captured graph.
+  void set_batch_source(std::function<void(stream_t)> fill);
+  void train_step();
+  void reset_train_totals();   // a memset, outside steps
+  Totals read_train_totals();  // one small d2h copy (synchronises the stream)
+
+  // ---- Evaluation (inference mode: moving statistics, no dropout)
+  // Forward of the first n (1 <= n <= batch) images of input() against labels(): adds loss and
+  // accuracy to the eval totals and writes the n predicted classes to `pred` (device, may be null).
+  void eval_batch(int n, std::int32_t* pred = nullptr);
+  void reset_eval_totals();
+  Totals read_eval_totals();
+
+  // ---- Inference (classify / segment): n <= batch images x [n][H][W][C] f32 (device) ->
+  // probabilities [n][classes] and the top class [n] (device; either may be null).
+  void predict(const float* x, int n, float* probs, std::int32_t* top);
+
+  // ---- Inspection
+  std::vector<float> read_logits() const;  // [batch][classes] of the last forward (train or eval)
+  float last_loss() const;                 // batch mean loss of the last training step (d2h)
+  LaunchCounts last_step_launches() const { return last_launches_; }
+  bool last_step_replayed() const { return last_replayed_; }  // the last train_step launched a CUDA Graph
+  std::size_t captured_nodes() const;  // kernel/memset nodes of the captured step (0 when none)
+
+ private:
+  struct Impl;
+  ModelSpec spec_;
+  int classes_;
+  Backend& backend_;
+  NetworkOptions opts_;
+  std::vector<LayerInfo> layers_;
+  std::vector<ParamView> params_;
+  std::map<std::string, std::size_t> param_index_;
+  float *params_buf_ = nullptr, *grads_buf_ = nullptr, *state_buf_ = nullptr;
+  std::int64_t param_floats_ = 0, state_floats_ = 0;
+  Tensor input_, labels_;
+  std::size_t arena_bytes_ = 0, arena_unshared_ = 0, persistent_bytes_ = 0;
+  LaunchCounts last_launches_;
+  bool last_replayed_ = false;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lc

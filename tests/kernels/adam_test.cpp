@@ -1,0 +1,162 @@
+// Adam: every implementation, three steps from a fresh state and one step resumed from a stored
+// step count, against Adam written out independently here in double precision (the textbook
+// form with Keras' epsilon-hat placement); the device step counter; determinism; guard regions.
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "kernels/adam/adam.h"
+#include "tests/support/testing.h"
+
+namespace lc::test {
+namespace {
+
+// Tolerances against the double-precision model after k steps. The implementations store p, m, v
+// in float each step: p differs by at most k roundings of p (2^-24 |p| each, k <= 4), the float
+// arithmetic of the update (~1e-3, relative error ~1e-6) adds ~1e-9: rtol 4e-7 + atol 1e-8.
+// m and v are each a few float operations from the stored values: rtol 1e-6 (atol tiny: zero
+// gradients give exact zeros).
+constexpr Tolerance kParamTol{1e-8, 4e-7};
+constexpr Tolerance kMomentTol{1e-20, 1e-6};
+
+void adam_on(BackendKind k, const AdamArgs& a, float* p, const float* g, float* m, float* v, AdamState* st,
+             stream_t s) {
+  LC_DISPATCH(k, adam_update, a, p, g, m, v, st, s);
+}
+
+// Adam as in the paper's section-2 efficient form (Kingma & Ba; Keras' epsilon is this epsilon
+// hat), in double: the truth for the test, written without looking at the implementations.
+struct DoubleAdam {
+  std::vector<double> p, m, v;
+  std::int64_t t = 0;
+  void step(const std::vector<float>& g, const AdamArgs& a) {
+    ++t;
+    const double b1 = a.beta1, b2 = a.beta2;
+    const double alpha = double(a.lr) * std::sqrt(1.0 - std::pow(b2, double(t))) / (1.0 - std::pow(b1, double(t)));
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      m[i] = b1 * m[i] + (1.0 - b1) * double(g[i]);
+      v[i] = b2 * v[i] + (1.0 - b2) * double(g[i]) * double(g[i]);
+      p[i] -= alpha * m[i] / (std::sqrt(v[i]) + double(a.epsilon));
+    }
+  }
+};
+
+std::vector<float> to_float(const std::vector<double>& d) { return std::vector<float>(d.begin(), d.end()); }
+
+// Gradients with some exact zeros and some tiny values (where sqrt(v) is comparable to epsilon).
+std::vector<float> gradients(std::int64_t n, std::uint64_t seed) {
+  auto g = random_floats(std::size_t(n), seed, -1.f, 1.f);
+  for (std::int64_t i = 0; i < n; i += 7) g[i] = 0.f;
+  for (std::int64_t i = 3; i < n; i += 11) g[i] *= 1e-6f;
+  return g;
+}
+
+struct AdamCase {
+  BackendKind kind;
+  std::int64_t n;
+};
+
+class AdamTest : public ::testing::TestWithParam<AdamCase> {};
+
+TEST_P(AdamTest, MatchesDoublePrecisionAdam) {
+  const auto [kind, n] = GetParam();
+  auto be = backend_or_skip(kind);
+  if (!be) return;
+  const std::string what = "n=" + std::to_string(n);
+  SCOPED_TRACE(what);
+  const AdamArgs a{n};  // MODEL.md defaults: lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7
+  ASSERT_EQ(a.lr, 1e-3f);
+  ASSERT_EQ(a.beta1, 0.9f);
+  ASSERT_EQ(a.beta2, 0.999f);
+  ASSERT_EQ(a.epsilon, 1e-7f);
+  const auto p0 = random_floats(std::size_t(n), 41 + n, -1.f, 1.f);
+  DoubleAdam truth{std::vector<double>(p0.begin(), p0.end()), std::vector<double>(n, 0.0),
+                   std::vector<double>(n, 0.0)};
+
+  Device& dev = be->device();
+  Guarded<float> gp(dev, p0), gg(dev, std::size_t(n)), gm(dev, std::vector<float>(n, 0.f)),
+      gv(dev, std::vector<float>(n, 0.f));
+  Guarded<AdamState> gst(dev, std::vector<AdamState>(1));
+  std::vector<std::vector<float>> grads;
+  for (int s = 1; s <= 3; ++s) {
+    grads.push_back(gradients(n, 1000 * s + n));
+    gg.upload(grads.back());
+    adam_on(kind, a, gp.get(), gg.get(), gm.get(), gv.get(), gst.get(), be->stream());
+    truth.step(grads.back(), a);
+    const std::string at = what + " step " + std::to_string(s);
+    EXPECT_TRUE(all_close(gp.download(), to_float(truth.p), kParamTol, "params " + at));
+    EXPECT_TRUE(all_close(gm.download(), to_float(truth.m), kMomentTol, "m " + at));
+    EXPECT_TRUE(all_close(gv.download(), to_float(truth.v), kMomentTol, "v " + at));
+    const AdamState st = gst.download()[0];
+    EXPECT_EQ(st.step, s) << "the step count in device memory";
+    EXPECT_EQ(st.blocks_done, 0u);
+  }
+  EXPECT_TRUE(gp.guards_intact() && gm.guards_intact() && gv.guards_intact() && gst.guards_intact())
+      << "adam wrote outside its buffers, " << what;
+
+  // Resumed from a checkpoint at step 100: t = 101 comes from the stored count.
+  AdamState resumed;
+  resumed.step = 100;
+  gst.upload({resumed});
+  truth.t = 100;
+  const auto g4 = gradients(n, 4000 + n);
+  gg.upload(g4);
+  adam_on(kind, a, gp.get(), gg.get(), gm.get(), gv.get(), gst.get(), be->stream());
+  truth.step(g4, a);
+  EXPECT_TRUE(all_close(gp.download(), to_float(truth.p), kParamTol, "params after resume " + what));
+  EXPECT_EQ(gst.download()[0].step, 101);
+
+  // Deterministic: the same three steps again give the same bits.
+  const auto first = gp.download();
+  gp.upload(p0);
+  gm.upload(std::vector<float>(n, 0.f));
+  gv.upload(std::vector<float>(n, 0.f));
+  gst.upload({AdamState{}});
+  for (const auto& g : grads) {
+    gg.upload(g);
+    adam_on(kind, a, gp.get(), gg.get(), gm.get(), gv.get(), gst.get(), be->stream());
+  }
+  gst.upload({resumed});
+  gg.upload(g4);
+  adam_on(kind, a, gp.get(), gg.get(), gm.get(), gv.get(), gst.get(), be->stream());
+  const auto second = gp.download();
+  EXPECT_EQ(0, std::memcmp(first.data(), second.data(), first.size() * sizeof(float))) << "not deterministic";
+}
+
+std::vector<AdamCase> cases(BackendKind k) {
+  // The model's 415,792 trainable parameters (10 classes) in one arena, the 21-class variant, and
+  // awkward sizes (one parameter, fewer than a block, just over a block, more than one grid-stride
+  // pass of the kernel).
+  std::vector<AdamCase> v;
+  for (std::int64_t n : {415792, 416563, 1, 7, 257, 4097}) v.push_back({k, n});
+  if (k != BackendKind::sim) v.push_back({k, 1000003});
+  return v;
+}
+
+std::string case_name(const ::testing::TestParamInfo<AdamCase>& info) { return "n" + std::to_string(info.param.n); }
+
+INSTANTIATE_TEST_SUITE_P(Sim, AdamTest, ::testing::ValuesIn(cases(BackendKind::sim)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, AdamTest, ::testing::ValuesIn(cases(BackendKind::cpu)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cuda, AdamTest, ::testing::ValuesIn(cases(BackendKind::cuda)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cudnn, AdamTest, ::testing::ValuesIn(cases(BackendKind::cudnn)), case_name);
+
+// The reference implementation against the same double model (it is the truth for nothing else
+// here, but the runtime's golden tests use it).
+TEST(RefAdam, MatchesDoublePrecisionAdam) {
+  const std::int64_t n = 1001;
+  const AdamArgs a{n};
+  auto p = random_floats(n, 77);
+  DoubleAdam truth{std::vector<double>(p.begin(), p.end()), std::vector<double>(n, 0.0), std::vector<double>(n, 0.0)};
+  std::vector<float> m(n, 0.f), v(n, 0.f);
+  AdamState st;
+  for (int s = 0; s < 3; ++s) {
+    const auto g = gradients(n, 500 + s);
+    ref::adam_update(a, p.data(), g.data(), m.data(), v.data(), &st, nullptr);
+    truth.step(g, a);
+  }
+  EXPECT_TRUE(all_close(p, to_float(truth.p), kParamTol, "ref params"));
+  EXPECT_EQ(st.step, 3);
+}
+
+}  // namespace
+}  // namespace lc::test

@@ -1,0 +1,332 @@
+// Max-pool 2x2 / 2 (kernels/maxpool/maxpool.h): every backend against the reference over the
+// model's shapes and awkward ones (odd h/w, 1x1, c = 3, batch 1), guard regions, dx fully written;
+// the tie / NaN rule against hand-written expectations; the reference's gradient against finite
+// differences. Depends on: tests/support/testing.h.
+//
+// Tolerances (one table: max-pool selects and copies, it computes nothing):
+//   y, dx        exact (atol 0, rtol 0)   y is one of the inputs, dx is dy or 0
+//   argmax       exact                    an index
+//   ref FD grad  1e-6 absolute            y copies x, so the difference quotient is exact up to
+//                                         the double rounding of (L+ - L-) / (x+ - x-)
+// cuDNN may give a tied window's gradient to another element (CUDNN_POOLING_MAX_DETERMINISTIC
+// does not promise which): the Cudnn instantiation runs on tie-free data only, and the tie
+// tests are instantiated for Sim, Cpu and Cuda (plus the forward values, which ties cannot
+// change, for Cudnn).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "kernels/maxpool/maxpool.h"
+#include "tests/support/testing.h"
+
+namespace lc::test {
+namespace {
+
+constexpr Tolerance kExact{0.0, 0.0};
+
+void fwd_on(BackendKind k, const MaxPoolArgs& a, const float* x, float* y, std::uint8_t* am, stream_t s) {
+  LC_DISPATCH(k, maxpool_forward, a, x, y, am, s);
+}
+void bwd_on(BackendKind k, const MaxPoolArgs& a, const float* x, const float* y, const std::uint8_t* am,
+            const float* dy, float* dx, stream_t s) {
+  LC_DISPATCH(k, maxpool_backward, a, x, y, am, dy, dx, s);
+}
+
+std::string shape_str(const MaxPoolArgs& a) {
+  return std::to_string(a.n) + "x" + std::to_string(a.h) + "x" + std::to_string(a.w) + "x" + std::to_string(a.c);
+}
+
+// n distinct floats (multiples of 1/1024, so neighbours differ by >= 1/1024), shuffled: no window
+// has a tie.
+std::vector<float> distinct_floats(std::size_t n, std::uint64_t seed) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = (double(i) - double(n) / 2) / 1024.0;
+  std::mt19937_64 rng(seed);
+  std::shuffle(v.begin(), v.end(), rng);
+  return v;
+}
+
+// Values from {-1, 0, 1} (ties everywhere), with some -0.0, +inf and NaN mixed in.
+std::vector<float> tie_heavy_floats(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pick(0, 39);
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    const int r = pick(rng);
+    x = r == 0 ? std::numeric_limits<float>::quiet_NaN() : r == 1 ? -0.0f : r == 2 ? INFINITY : float(r % 3 - 1);
+  }
+  return v;
+}
+
+::testing::AssertionResult bytes_equal(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& e,
+                                       const std::string& what) {
+  if (a.size() != e.size()) return ::testing::AssertionFailure() << what << ": size " << a.size() << " != " << e.size();
+  std::size_t bad = 0, first = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i] != e[i] && bad++ == 0) first = i;
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": " << bad << " of " << a.size() << " differ; first ["
+                                       << first << "] " << int(a[first]) << " expected " << int(e[first]);
+}
+
+struct PoolCase {
+  BackendKind kind;
+  int n, h, w, c;
+};
+
+std::string case_name(const ::testing::TestParamInfo<PoolCase>& info) {
+  const auto& p = info.param;
+  return "n" + std::to_string(p.n) + "_" + std::to_string(p.h) + "x" + std::to_string(p.w) + "x" +
+         std::to_string(p.c);
+}
+
+// Runs one backend on x against the reference: y, argmax (custom backends), dx through both
+// backward modes (custom) or through x and y (cudnn). dx starts as NaN to prove it is fully written.
+void check_against_reference(BackendKind kind, Backend& be, const MaxPoolArgs& a, const std::vector<float>& x,
+                             std::uint64_t seed) {
+  const std::string what = label_of(kind) + " maxpool " + shape_str(a) + " seed " + std::to_string(seed);
+  const std::size_t nin = std::size_t(a.in_elements()), nout = std::size_t(a.out_elements());
+  const auto dy = random_floats(nout, seed + 1);
+  std::vector<float> y_ref(nout), dx_ref(nin), dx_ref2(nin);
+  std::vector<std::uint8_t> am_ref(nout);
+  ref::maxpool_forward(a, x.data(), y_ref.data(), am_ref.data(), nullptr);
+  ref::maxpool_backward(a, nullptr, nullptr, am_ref.data(), dy.data(), dx_ref.data(), nullptr);
+  ref::maxpool_backward(a, x.data(), nullptr, nullptr, dy.data(), dx_ref2.data(), nullptr);
+  ASSERT_TRUE(all_close(dx_ref2, dx_ref, kExact, "ref: recomputed winner vs saved argmax, " + what));
+
+  Device& dev = be.device();
+  const stream_t s = be.stream();
+  const std::vector<float> nan_in(nin, std::numeric_limits<float>::quiet_NaN());
+  Guarded<float> gx(dev, x), gy(dev, nout), gdy(dev, dy), gdx(dev, nin);
+  Guarded<std::uint8_t> gam(dev, nout);
+  if (kind != BackendKind::cudnn) {
+    fwd_on(kind, a, gx.get(), gy.get(), gam.get(), s);
+    EXPECT_TRUE(all_close(gy.download(), y_ref, kExact, what + " forward y"));
+    EXPECT_TRUE(bytes_equal(gam.download(), am_ref, what + " forward argmax"));
+    // argmax is optional.
+    Guarded<float> gy2(dev, nout);
+    fwd_on(kind, a, gx.get(), gy2.get(), nullptr, s);
+    EXPECT_TRUE(all_close(gy2.download(), y_ref, kExact, what + " forward y without argmax"));
+    EXPECT_TRUE(gy2.guards_intact()) << what;
+    // Backward from the saved argmax (x and y not given).
+    gdx.upload(nan_in);
+    bwd_on(kind, a, nullptr, nullptr, gam.get(), gdy.get(), gdx.get(), s);
+    EXPECT_TRUE(all_close(gdx.download(), dx_ref, kExact, what + " backward from argmax"));
+    // Backward recomputing the winner from x.
+    gdx.upload(nan_in);
+    bwd_on(kind, a, gx.get(), gy.get(), nullptr, gdy.get(), gdx.get(), s);
+    EXPECT_TRUE(all_close(gdx.download(), dx_ref, kExact, what + " backward from x"));
+  } else {
+    fwd_on(kind, a, gx.get(), gy.get(), nullptr, s);
+    EXPECT_TRUE(all_close(gy.download(), y_ref, kExact, what + " forward y"));
+    gdx.upload(nan_in);
+    bwd_on(kind, a, gx.get(), gy.get(), nullptr, gdy.get(), gdx.get(), s);
+    EXPECT_TRUE(all_close(gdx.download(), dx_ref, kExact, what + " backward (x, y)"));
+  }
+  EXPECT_TRUE(gy.guards_intact() && gam.guards_intact() && gdx.guards_intact()) << what << ": wrote outside an output";
+  EXPECT_TRUE(gx.guards_intact() && gdy.guards_intact()) << what << ": wrote outside an input";
+}
+
+class MaxPoolTest : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(MaxPoolTest, MatchesReferenceOnTieFreeData) {
+  const auto p = GetParam();
+  auto be = backend_or_skip(p.kind);
+  if (!be) return;
+  const MaxPoolArgs a{p.n, p.h, p.w, p.c};
+  const std::uint64_t seed = 100 + std::uint64_t(a.in_elements());
+  check_against_reference(p.kind, *be, a, distinct_floats(std::size_t(a.in_elements()), seed), seed);
+}
+
+std::vector<PoolCase> pool_cases(BackendKind k) {
+  // The batch-norm / conv input shapes of the model (brief), the model's real pool inputs
+  // (conv outputs 64x64x16, 32x32x32, 16x16x64, 8x8x128), and awkward ones: odd h / w (the
+  // dropped row / column), h or w of 1 (empty output, dx all zeros), c = 1, 3, c % 4 == 0 with
+  // odd sizes (the float4 path's edges), batch 1. The emulator gets batch 2 on shapes above
+  // 300k elements (its speed, not correctness, is the reason).
+  const int shapes[][4] = {{16, 64, 64, 3},  {16, 32, 32, 16}, {16, 16, 16, 32}, {16, 8, 8, 64},  {16, 4, 4, 128},
+                           {16, 64, 64, 16}, {16, 32, 32, 32}, {16, 16, 16, 64}, {16, 8, 8, 128}, {1, 64, 64, 16},
+                           {1, 5, 7, 3},     {1, 1, 1, 1},     {3, 7, 5, 8},     {2, 2, 3, 1},    {1, 3, 1, 4},
+                           {2, 9, 9, 12},    {1, 2, 2, 5}};
+  std::vector<PoolCase> v;
+  for (const auto& s : shapes) {
+    PoolCase c{k, s[0], s[1], s[2], s[3]};
+    if (k == BackendKind::sim && std::int64_t(c.n) * c.h * c.w * c.c > 300000) c.n = 2;
+    v.push_back(c);
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sim, MaxPoolTest, ::testing::ValuesIn(pool_cases(BackendKind::sim)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, MaxPoolTest, ::testing::ValuesIn(pool_cases(BackendKind::cpu)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cuda, MaxPoolTest, ::testing::ValuesIn(pool_cases(BackendKind::cuda)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cudnn, MaxPoolTest, ::testing::ValuesIn(pool_cases(BackendKind::cudnn)), case_name);
+
+// Ties, -0/+0, infinities and NaN everywhere: the custom backends must pick exactly the
+// reference's winner (checked against hand-written expectations in the window tests below).
+class MaxPoolTiesTest : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(MaxPoolTiesTest, FirstMaximumAndFirstNanWin) {
+  const auto p = GetParam();
+  auto be = backend_or_skip(p.kind);
+  if (!be) return;
+  const MaxPoolArgs a{p.n, p.h, p.w, p.c};
+  const std::uint64_t seed = 900 + std::uint64_t(a.in_elements());
+  check_against_reference(p.kind, *be, a, tie_heavy_floats(std::size_t(a.in_elements()), seed), seed);
+}
+
+std::vector<PoolCase> tie_cases(BackendKind k) {
+  return {{k, 2, 6, 7, 5}, {k, 1, 8, 8, 8}, {k, 3, 5, 5, 3}, {k, 4, 16, 16, 16}};
+}
+
+INSTANTIATE_TEST_SUITE_P(Sim, MaxPoolTiesTest, ::testing::ValuesIn(tie_cases(BackendKind::sim)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, MaxPoolTiesTest, ::testing::ValuesIn(tie_cases(BackendKind::cpu)), case_name);
+INSTANTIATE_TEST_SUITE_P(Cuda, MaxPoolTiesTest, ::testing::ValuesIn(tie_cases(BackendKind::cuda)), case_name);
+
+// Hand-written windows (values in window order k = 0..3) and the winner the contract names.
+struct Window {
+  float v[4];
+  int k;
+};
+const float kNan = std::numeric_limits<float>::quiet_NaN();
+const float kInf = std::numeric_limits<float>::infinity();
+const Window kWindows[] = {
+    {{1, 1, 1, 1}, 0},         {{0, 2, 2, 1}, 1},          {{0, 1, 2, 2}, 2},       {{3, 1, 3, 3}, 0},
+    {{-1, -1, 5, 5}, 2},       {{kNan, 1, 2, 3}, 0},       {{1, kNan, kNan, 3}, 1}, {{1, 2, 3, kNan}, 3},
+    {{-0.f, 0.f, 0.f, 0.f}, 0}, {{-kInf, -kInf, -kInf, -kInf}, 0}, {{-2, -1, -1, -3}, 1}, {{kInf, kInf, 1, kNan}, 3},
+    {{5, 4, 3, 2}, 0},
+};
+
+// x for one window per channel, shape 1 x 2 x 2 x channels (channels <= 13).
+std::vector<float> window_input(int channels) {
+  std::vector<float> x(std::size_t(4 * channels));
+  for (int ch = 0; ch < channels; ++ch)
+    for (int k = 0; k < 4; ++k) x[std::size_t((k / 2 * 2 + k % 2) * channels + ch)] = kWindows[ch].v[k];
+  return x;
+}
+
+TEST(RefMaxPool, HandWrittenWindows) {
+  const int ch_count = int(std::size(kWindows));
+  const MaxPoolArgs a{1, 2, 2, ch_count};
+  const auto x = window_input(ch_count);
+  std::vector<float> y(ch_count), dy(ch_count), dx(4 * ch_count);
+  std::vector<std::uint8_t> am(ch_count);
+  ref::maxpool_forward(a, x.data(), y.data(), am.data(), nullptr);
+  for (int ch = 0; ch < ch_count; ++ch) dy[ch] = float(ch + 1);
+  ref::maxpool_backward(a, x.data(), y.data(), nullptr, dy.data(), dx.data(), nullptr);
+  for (int ch = 0; ch < ch_count; ++ch) {
+    const Window& w = kWindows[ch];
+    EXPECT_EQ(int(am[ch]), w.k) << "window " << ch;
+    const float want = w.v[w.k];
+    if (std::isnan(want))
+      EXPECT_TRUE(std::isnan(y[ch])) << "window " << ch;
+    else
+      EXPECT_EQ(std::memcmp(&y[ch], &want, sizeof(float)), 0) << "window " << ch << ": y " << y[ch];
+    for (int k = 0; k < 4; ++k)
+      EXPECT_EQ(dx[std::size_t(k * ch_count + ch)], k == w.k ? float(ch + 1) : 0.f) << "window " << ch << " k " << k;
+  }
+}
+
+struct WindowCase {
+  BackendKind kind;
+  int channels;  // 12: the float4 path; 13: the scalar path
+};
+
+class MaxPoolWindowsTest : public ::testing::TestWithParam<WindowCase> {};
+
+TEST_P(MaxPoolWindowsTest, HandWrittenWindows) {
+  const auto p = GetParam();
+  auto be = backend_or_skip(p.kind);
+  if (!be) return;
+  const MaxPoolArgs a{1, 2, 2, p.channels};
+  const auto x = window_input(p.channels);
+  std::vector<float> y_want(p.channels), dy(p.channels), dx_want(4 * p.channels, 0.f);
+  std::vector<std::uint8_t> am_want(p.channels);
+  for (int ch = 0; ch < p.channels; ++ch) {
+    const Window& w = kWindows[ch];
+    y_want[ch] = w.v[w.k];
+    am_want[ch] = std::uint8_t(w.k);
+    dy[ch] = float(ch + 1);
+    dx_want[std::size_t(w.k * p.channels + ch)] = dy[ch];
+  }
+  Device& dev = be->device();
+  Guarded<float> gx(dev, x), gy(dev, std::size_t(p.channels)), gdy(dev, dy), gdx(dev, 4 * std::size_t(p.channels));
+  Guarded<std::uint8_t> gam(dev, std::size_t(p.channels));
+  const std::string what = label_of(p.kind) + " windows c=" + std::to_string(p.channels);
+  if (p.kind == BackendKind::cudnn) {  // forward values only: ties do not change the maximum
+    fwd_on(p.kind, a, gx.get(), gy.get(), nullptr, be->stream());
+    EXPECT_TRUE(all_close(gy.download(), y_want, kExact, what + " y"));
+    return;
+  }
+  fwd_on(p.kind, a, gx.get(), gy.get(), gam.get(), be->stream());
+  EXPECT_TRUE(all_close(gy.download(), y_want, kExact, what + " y"));
+  EXPECT_TRUE(bytes_equal(gam.download(), am_want, what + " argmax"));
+  bwd_on(p.kind, a, nullptr, nullptr, gam.get(), gdy.get(), gdx.get(), be->stream());
+  EXPECT_TRUE(all_close(gdx.download(), dx_want, kExact, what + " dx from argmax"));
+  bwd_on(p.kind, a, gx.get(), gy.get(), nullptr, gdy.get(), gdx.get(), be->stream());
+  EXPECT_TRUE(all_close(gdx.download(), dx_want, kExact, what + " dx from x"));
+  EXPECT_TRUE(gy.guards_intact() && gam.guards_intact() && gdx.guards_intact()) << what;
+}
+
+std::vector<WindowCase> window_cases(BackendKind k) { return {{k, 12}, {k, 13}}; }
+std::string window_name(const ::testing::TestParamInfo<WindowCase>& info) {
+  return "c" + std::to_string(info.param.channels);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sim, MaxPoolWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::sim)), window_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, MaxPoolWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::cpu)), window_name);
+INSTANTIATE_TEST_SUITE_P(Cuda, MaxPoolWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::cuda)), window_name);
+INSTANTIATE_TEST_SUITE_P(Cudnn, MaxPoolWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::cudnn)),
+                         window_name);
+
+// The cudnn backend has no argmax and says so instead of ignoring the pointer.
+TEST(CudnnMaxPool, RefusesArgmax) {
+  auto be = backend_or_skip(BackendKind::cudnn);
+  if (!be) return;
+  const MaxPoolArgs a{1, 2, 2, 1};
+  Guarded<float> gx(be->device(), 4), gy(be->device(), 1);
+  Guarded<std::uint8_t> gam(be->device(), 1);
+  EXPECT_THROW(fwd_on(BackendKind::cudnn, a, gx.get(), gy.get(), gam.get(), be->stream()), lc::Error);
+}
+
+// The reference's analytic gradient of L = sum(w * y) against central differences, on tie-free
+// data (neighbouring values differ by >= 1/1024 > 2h, so no perturbation changes a winner). Covers
+// the dropped odd row and column (their derivative is 0).
+TEST(RefMaxPool, GradientMatchesFiniteDifferences) {
+  const MaxPoolArgs a{2, 5, 7, 3};
+  const std::size_t nin = std::size_t(a.in_elements()), nout = std::size_t(a.out_elements());
+  const float h = 1e-4f;
+  auto x = distinct_floats(nin, 77);
+  const auto w = random_floats(nout, 78);
+  std::vector<float> y(nout), dx(nin);
+  std::vector<std::uint8_t> am(nout);
+  ref::maxpool_forward(a, x.data(), y.data(), am.data(), nullptr);
+  ref::maxpool_backward(a, nullptr, nullptr, am.data(), w.data(), dx.data(), nullptr);
+  auto loss = [&](const std::vector<float>& xs) {
+    std::vector<float> ys(nout);
+    ref::maxpool_forward(a, xs.data(), ys.data(), nullptr, nullptr);
+    double l = 0;
+    for (std::size_t o = 0; o < nout; ++o) l += double(w[o]) * ys[o];
+    return l;
+  };
+  int nonzero = 0;
+  for (std::size_t i = 0; i < nin; ++i) {
+    const float x0 = x[i];
+    x[i] = x0 + h;
+    const double lp = loss(x);
+    const float xp = x[i];
+    x[i] = x0 - h;
+    const double lm = loss(x);
+    const float xm = x[i];
+    x[i] = x0;
+    const double fd = (lp - lm) / (double(xp) - double(xm));
+    EXPECT_NEAR(dx[i], fd, 1e-6) << "element " << i;
+    nonzero += dx[i] != 0.f;
+  }
+  EXPECT_EQ(nonzero, int(nout)) << "one element per window receives the gradient";
+}
+
+}  // namespace
+}  // namespace lc::test
