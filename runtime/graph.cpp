@@ -410,7 +410,8 @@ void Network::Impl::build_train() {
   aa.epsilon = net.opts_.epsilon;
   float *pp = params.data<float>(), *gp = grads.data<float>(), *mp = adam_m.data<float>(), *vp = adam_v.data<float>();
   AdamState* st = static_cast<AdamState*>(adam_state.data());
-  p.nodes.push_back({"adam" + tag(), {}, [=] { LC_DISPATCH(k, adam_update, aa, pp, gp, mp, vp, st, s); }});
+  if (aa.n > 0)
+    p.nodes.push_back({"adam" + tag(), {}, [=] { LC_DISPATCH(k, adam_update, aa, pp, gp, mp, vp, st, s); }});
   plan_memory_of(p);
 }
 
@@ -752,6 +753,9 @@ float Network::last_loss() const {
   backend_.device().copy_d2h(&v, impl_->loss.data(), sizeof v, backend_.stream());
   return v;
 }
+
+float* Network::adam_m_buffer() const { return opts_.training ? impl_->adam_m.data<float>() : nullptr; }
+float* Network::adam_v_buffer() const { return opts_.training ? impl_->adam_v.data<float>() : nullptr; }
 
 std::size_t Network::captured_nodes() const { return impl_->graph.node_count(); }
 

@@ -123,6 +123,8 @@ class Network {
   float* param_buffer() const { return params_buf_; }
   std::int64_t param_buffer_floats() const { return param_floats_; }
   float* grad_buffer() const { return grads_buf_; }
+  float* adam_m_buffer() const;  // same layout as param_buffer(); null when not training
+  float* adam_v_buffer() const;
   float* state_buffer() const { return state_buf_; }
   std::int64_t state_buffer_floats() const { return state_floats_; }
 
@@ -134,7 +136,7 @@ class Network {
   void read_adam(const std::string& name, std::vector<float>& m, std::vector<float>& v) const;
   void write_adam(const std::string& name, const std::vector<float>& m, const std::vector<float>& v);
   std::int64_t optimizer_step() const;
-  void set_optimizer_step(std::int64_t t);  // outside a step (a copy); also resets m and v? no: only t
+  void set_optimizer_step(std::int64_t t);  // outside a step (one copy); m and v are left as they are
 
   // ---- Training
   Tensor input() const { return input_; }    // [batch][H][W][C] f32, device

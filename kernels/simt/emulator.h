@@ -45,8 +45,6 @@
 // __restrict__ is g++'s own keyword. __noinline__ stays undefined on purpose: libstdc++ uses
 // __attribute__((__noinline__)), which a macro would break.
 
-#define LC_SIMT_TLS __attribute__((tls_model("initial-exec")))
-
 namespace lc::simt {
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -68,11 +66,19 @@ inline constexpr int warpSize = 32;
 namespace detail {
 
 // The running CUDA thread's identity. The scheduler sets these before resuming a fiber.
-inline thread_local uint3 t_thread_idx LC_SIMT_TLS{0, 0, 0};
-inline thread_local uint3 t_block_idx LC_SIMT_TLS{0, 0, 0};
-inline thread_local dim3 t_block_dim LC_SIMT_TLS{1, 1, 1};
-inline thread_local dim3 t_grid_dim LC_SIMT_TLS{1, 1, 1};
-inline thread_local unsigned char* t_dyn_smem LC_SIMT_TLS = nullptr;
+// No tls_model attribute: in the project's static libraries and executables these get the
+// fastest (local-exec) model. (Forcing initial-exec made g++ 12 test the flags of an `add` that
+// the linker relaxes to `lea`: UBSan null checks on them then fired spuriously.)
+inline thread_local uint3 t_thread_idx{0, 0, 0};
+inline thread_local uint3 t_block_idx{0, 0, 0};
+inline thread_local dim3 t_block_dim{1, 1, 1};
+inline thread_local dim3 t_grid_dim{1, 1, 1};
+inline thread_local unsigned char* t_dyn_smem = nullptr;
+// Read as values, never as references to thread_local storage (see above).
+inline uint3 thread_idx() { return t_thread_idx; }
+inline uint3 block_idx() { return t_block_idx; }
+inline dim3 block_dim() { return t_block_dim; }
+inline dim3 grid_dim() { return t_grid_dim; }
 
 // One launch, type-erased. thunk points at a Thunk<KArgs...> (below).
 struct LaunchSpec {
@@ -119,19 +125,18 @@ struct Thunk {
   static void run_block_flat(const void* p, bool reverse) {
     const Thunk& t = *static_cast<const Thunk*>(p);
     const dim3 bd = t_block_dim;
-    uint3& tid = t_thread_idx;
     if (!reverse) {
       for (unsigned z = 0; z < bd.z; ++z)
         for (unsigned y = 0; y < bd.y; ++y)
           for (unsigned x = 0; x < bd.x; ++x) {
-            tid = uint3{x, y, z};
+            t_thread_idx = uint3{x, y, z};
             std::apply(t.kernel, t.args);
           }
     } else {
       for (unsigned z = bd.z; z-- > 0;)
         for (unsigned y = bd.y; y-- > 0;)
           for (unsigned x = bd.x; x-- > 0;) {
-            tid = uint3{x, y, z};
+            t_thread_idx = uint3{x, y, z};
             std::apply(t.kernel, t.args);
           }
     }
@@ -542,11 +547,11 @@ using std::ldexp; using std::scalbn; using std::modf; using std::isnan; using st
 using std::isfinite; using std::signbit;
 }  // namespace lc::sim
 
-// ---- builtin variables (read-only) -------------------------------------------------------------
-#define threadIdx (static_cast<const ::lc::simt::uint3&>(::lc::simt::detail::t_thread_idx))
-#define blockIdx (static_cast<const ::lc::simt::uint3&>(::lc::simt::detail::t_block_idx))
-#define blockDim (static_cast<const ::lc::simt::dim3&>(::lc::simt::detail::t_block_dim))
-#define gridDim (static_cast<const ::lc::simt::dim3&>(::lc::simt::detail::t_grid_dim))
+// ---- builtin variables (read-only values) ----------------------------------------------------------
+#define threadIdx (::lc::simt::detail::thread_idx())
+#define blockIdx (::lc::simt::detail::block_idx())
+#define blockDim (::lc::simt::detail::block_dim())
+#define gridDim (::lc::simt::detail::grid_dim())
 
 // ---- math intrinsics: macros, because glibc declares functions with some of these names ---------
 // The fast-math ones (__expf, __logf, ...) are exact here; on the GPU they are approximate.

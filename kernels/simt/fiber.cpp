@@ -78,8 +78,8 @@ namespace {
 
 // The context running on this OS thread (read by the SIGSEGV handler) and the one that switched
 // to it last (for ASan's stack bounds).
-thread_local Context* t_current __attribute__((tls_model("initial-exec"))) = nullptr;
-thread_local Context* t_switch_from __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local Context* t_current = nullptr;
+thread_local Context* t_switch_from = nullptr;
 
 std::size_t page_bytes() {
   static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));

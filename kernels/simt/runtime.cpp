@@ -243,9 +243,9 @@ Worker& this_worker() {
   return w;
 }
 
-thread_local Block* t_block __attribute__((tls_model("initial-exec"))) = nullptr;
-thread_local Fiber* t_cur __attribute__((tls_model("initial-exec"))) = nullptr;
-thread_local int t_mode __attribute__((tls_model("initial-exec"))) = kModeNone;
+thread_local Block* t_block = nullptr;
+thread_local Fiber* t_cur = nullptr;
+thread_local int t_mode = kModeNone;
 
 std::string here(const Fiber* f) {
   return lc::detail::concat("thread ", fmt(f->tid), " (warp ", f->warp, ", lane ", f->lane, ") of block ",

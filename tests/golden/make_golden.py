@@ -50,17 +50,23 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.99
 LR, BETA1, BETA2, ADAM_EPS = 1e-3, 0.9, 0.999, 1e-7
 STEPS = 3
-# |lr_t m_t / (sqrt(v_t) + eps)| / lr for t <= 3, maximised over all gradient sequences (Cauchy-Schwarz:
-# sqrt(1-b2^t)/(1-b1^t) * (1-b1)/sqrt(1-b2) * sqrt(sum_i b1^(2(t-i)) / b2^(t-i))): 1.0000, 1.0014, 1.0036.
-ADAM_UPDATE_MAX = 1.0036
 DROPOUT_SEED = 0x5EED0F60D5  # any 64-bit value: exercises both key words
-FIRST_STEP = 0  # dropout's step key of the first step: Adam steps completed before it
-SEED = 1
-MIN_POOL_GAP = 1e-5
-# The error model of the Adam bound: every gradient element off by up to KAPPA * max|g| of its tensor
-# (7x the worst float32 difference measured with --calibrate; the test checks step 1 against it).
-KAPPA = 1e-4
+FIRST_STEP = 0  # dropout's step key of the first step: Adam steps completed before it (a fresh net)
+SEED = 50  # weights and batch; of seeds 1..60 the one with the widest step-1 max-pool margins
+MIN_GAP_FACTOR = 10  # step 1's max-pool top-2 gaps must exceed this many float32 errors
 
+# The golden test's tolerances (tests/golden/golden_test.cpp explains each; keep both equal). Used
+# here to show that a float32 run passes and that runs with known bugs fail.
+TOL = dict(
+    logits1=2e-5,        # step 1 logits: |d| <= logits1 * max|ref|; loss: twice that
+    kappa=1e-4,          # step 1 gradients: |d| <= kappa * max|ref| per tensor; exact zeros exact
+    state1=2e-6,         # moving statistics after step 1: |d| <= state1 * max|ref| per tensor
+    logits23=5e-3,       # steps 2 and 3 logits (loss: twice that)
+    state3=1e-4,         # moving statistics after step 3
+    param3_median=2e-6,  # median over all parameters of |p3 - p3_ref|
+    param3_p99=5e-4,     # 99th percentile
+    adam_max_update=1.0036,  # max |lr_t m / (sqrt(v) + eps)| / lr, t <= 3 (Cauchy-Schwarz):
+)                            # every |p3 - p3_ref| <= 3 * 2 * 1.0036 * lr + 1e-6
 
 # ---- Dropout mask: kernels/dropout/dropout.h, reimplemented ---------------------------------------
 PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
@@ -179,14 +185,17 @@ def init_params(layers, rng):
     return params
 
 
-def forward(layers, P, x, labels, keep_masks, dtype):
+def elu(a):
+    return torch.where(a > 0, a, torch.expm1(torch.clamp(a, max=0)))
+
+
+def forward(layers, P, x, labels, keep_masks, dtype, bug=None):
     """Training-mode forward. P: name -> torch tensor (trainables require grad). x: NHWC.
-    keep_masks: layer index -> keep mask [N, units] (float 0/1). Returns logits, loss, the batch
-    statistics of every batch norm (mean, biased var, count) and the smallest top-2 gap (relative
-    to the tensor's rms) over every max-pool window, for the near-tie check."""
+    keep_masks: layer index -> keep mask [N * units] (bool). Returns logits, loss and `stats`: the
+    batch statistics of every batch norm (prefix -> mean, biased var, count) and "pool_inputs", the
+    input of every max-pool (for the near-tie check). `bug` injects a known mistake (see BUGS)."""
     a = x
-    stats = {}
-    min_pool_gap = np.inf
+    stats = {"pool_inputs": []}
     for L in layers:
         t, p = L["type"], L["prefix"]
         if t == "batchnorm":
@@ -198,34 +207,36 @@ def forward(layers, P, x, labels, keep_masks, dtype):
         elif t == "conv2d":
             w = P[p + ".kernel"].permute(0, 3, 1, 2)  # KRSC -> OIHW
             y = F.conv2d(a.permute(0, 3, 1, 2), w, P[p + ".bias"], padding=L["k"] // 2)
-            a = y.permute(0, 2, 3, 1)
+            a = y.permute(0, 2, 3, 1)  # back to NHWC
             if L["elu"]:
-                a = torch.where(a > 0, a, torch.expm1(torch.clamp(a, max=0)))
+                a = elu(a)
         elif t == "maxpool":
-            n, h, w_, c = a.shape
-            win = a.detach().reshape(n, h // 2, 2, w_ // 2, 2, c).permute(0, 1, 3, 5, 2, 4).reshape(-1, 4)
-            top2 = torch.topk(win, 2, dim=1).values
-            rms = torch.sqrt((a.detach() ** 2).mean())
-            min_pool_gap = min(min_pool_gap, float(((top2[:, 0] - top2[:, 1]) / rms).min()))
-            stats.setdefault("pool_inputs", []).append(a.detach().numpy().astype(np.float64))
+            stats["pool_inputs"].append(a.detach().numpy().astype(np.float64))
             a = F.max_pool2d(a.permute(0, 3, 1, 2), 2, 2).permute(0, 2, 3, 1)
         elif t == "flatten":
+            if bug == "flatten_chw":
+                a = a.permute(0, 3, 1, 2)
             a = a.reshape(a.shape[0], -1)  # NHWC memory as is: H, W, C order
         elif t == "dense":
             a = a @ P[p + ".kernel"] + P[p + ".bias"]
             if L["elu"]:
-                a = torch.where(a > 0, a, torch.expm1(torch.clamp(a, max=0)))
+                a = elu(a)
         elif t == "dropout":
             keep = torch.as_tensor(keep_masks[L["index"]], dtype=dtype).reshape(a.shape)
-            a = a * keep / (1.0 - L["rate"])
+            a = a * keep if bug == "dropout_unscaled" else a * keep / (1.0 - L["rate"])
     logits = a
     loss = F.cross_entropy(logits, labels, reduction="mean")
-    return logits, loss, stats, min_pool_gap
+    return logits, loss, stats
 
 
-def train(layers, init, x_np, labels_np, keep_masks_per_step, dtype, grad_noise=None):
-    """Three steps. Returns per-step logits, losses, gradients, states and parameters after each
-    step. grad_noise(t, name, g) -> g', if given, perturbs the gradients Adam sees (sensitivity runs)."""
+BUGS = ["flatten_chw", "dropout_unscaled", "dropout_mask_ignores_step", "biased_moving_var",
+        "momentum_swapped", "adam_no_bias_correction", "adam_step_stuck_at_1", "adam_eps_inside_sqrt",
+        "adam_eps_on_corrected_v", "gradients_accumulate", "adam_v_not_squared_decay"]
+
+
+def train(layers, init, x_np, labels_np, keep_masks_per_step, dtype, bug=None):
+    """STEPS training steps. Returns (out, trainable names, state names); out holds per step the
+    logits, loss, gradients, and statistics and parameters after the step, and the max-pool inputs."""
     P = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in init.items()}
     trainable = [f"{L['prefix']}.{n}" for L in layers for n, _, tr in L["params"] if tr]
     state = [f"{L['prefix']}.{n}" for L in layers for n, _, tr in L["params"] if not tr]
@@ -235,27 +246,34 @@ def train(layers, init, x_np, labels_np, keep_masks_per_step, dtype, grad_noise=
     v = {k: torch.zeros_like(P[k]) for k in trainable}
     x = torch.tensor(x_np, dtype=dtype)
     labels = torch.tensor(labels_np, dtype=torch.long)
-    out = dict(logits=[], loss=[], grads=[], states=[], params=[], min_pool_gap=[], pool_inputs=[])
+    out = dict(logits=[], loss=[], grads=[], states=[], params=[], pool_inputs=[])
     for t in range(1, STEPS + 1):
-        for k in trainable:
-            P[k].grad = None
-        logits, loss, stats, gap = forward(layers, P, x, labels, keep_masks_per_step[t - 1], dtype)
-        out["min_pool_gap"].append(gap)
+        if bug != "gradients_accumulate":
+            for k in trainable:
+                P[k].grad = None
+        masks = keep_masks_per_step[0 if bug == "dropout_mask_ignores_step" else t - 1]
+        logits, loss, stats = forward(layers, P, x, labels, masks, dtype, bug)
         loss.backward()
         with torch.no_grad():
             pool_inputs = stats.pop("pool_inputs")
             for prefix, (mean, var, cnt) in stats.items():
-                P[prefix + ".moving_mean"].mul_(BN_MOMENTUM).add_((1 - BN_MOMENTUM) * mean)
-                P[prefix + ".moving_var"].mul_(BN_MOMENTUM).add_((1 - BN_MOMENTUM) * var * cnt / (cnt - 1))
+                mu = BN_MOMENTUM if bug != "momentum_swapped" else 1 - BN_MOMENTUM
+                unbiased = var if bug == "biased_moving_var" else var * cnt / (cnt - 1)
+                P[prefix + ".moving_mean"].mul_(mu).add_((1 - mu) * mean)
+                P[prefix + ".moving_var"].mul_(mu).add_((1 - mu) * unbiased)
             grads = {k: P[k].grad.detach().clone() for k in trainable}
-            if grad_noise is not None:
-                grads = {k: grad_noise(t, k, g) for k, g in grads.items()}
-            lr_t = LR * np.sqrt(1 - BETA2 ** t) / (1 - BETA1 ** t)
+            ta = 1 if bug == "adam_step_stuck_at_1" else t
+            lr_t = LR if bug == "adam_no_bias_correction" else LR * np.sqrt(1 - BETA2 ** ta) / (1 - BETA1 ** ta)
             for k in trainable:
                 g = grads[k]
                 m[k].mul_(BETA1).add_((1 - BETA1) * g)
-                v[k].mul_(BETA2).add_((1 - BETA2) * g * g)
-                P[k].sub_(lr_t * m[k] / (torch.sqrt(v[k]) + ADAM_EPS))
+                v[k].mul_(BETA2).add_((1 - BETA2) * (g if bug == "adam_v_not_squared_decay" else g * g).abs())
+                if bug == "adam_eps_inside_sqrt":
+                    P[k].sub_(lr_t * m[k] / torch.sqrt(v[k] + ADAM_EPS))
+                elif bug == "adam_eps_on_corrected_v":  # Kingma & Ba's Algorithm 1 (not Keras)
+                    P[k].sub_(LR * (m[k] / (1 - BETA1 ** t)) / (torch.sqrt(v[k] / (1 - BETA2 ** t)) + ADAM_EPS))
+                else:
+                    P[k].sub_(lr_t * m[k] / (torch.sqrt(v[k]) + ADAM_EPS))
         out["pool_inputs"].append(pool_inputs)
         out["logits"].append(logits.detach().numpy().astype(np.float64))
         out["loss"].append(float(loss.detach()))
@@ -265,79 +283,80 @@ def train(layers, init, x_np, labels_np, keep_masks_per_step, dtype, grad_noise=
     return out, trainable, state
 
 
-# ---- Which parameters the test can compare tightly after three Adam steps ----------------------
-def adam_error_bound(grads, kappa):
-    """Per trainable element, an upper bound on |p3 - p3_ref| when every gradient element g_t of a
-    tensor is off by at most kappa * max|g_t| (over that tensor at step t), exact zeros excepted
-    (they come from dropped units and are exact in any implementation with the same masks).
-    Adam's update u_t = c_t m_t / (sqrt(v_t) + eps), c_t = lr sqrt(1 - b2^t) / (1 - b1^t):
-      |dm_t| <= dm = (1 - b1) sum_i b1^(t-i) D_i
-      |d sqrt(v_t)| <= ds = sqrt((1 - b2) sum_i b2^(t-i) D_i^2)   (triangle inequality: sqrt(v) is a
-                                                                   weighted 2-norm of the g_i)
-      |du_t| <= c_t (dm + |m| ds / (sqrt(v) + eps)) / (sqrt(v) - ds + eps)   when sqrt(v) > ds,
-    else the update is not determined; either way no more than 2 max|u| = 2 * 1.0036 lr per step.
-    Returns name -> bound array (summed over the steps), in parameter units."""
-    bound = {}
-    for k in grads[0]:
-        m = np.zeros_like(grads[0][k])
-        v = np.zeros_like(m)
-        dms = []
-        d2s = []
-        total = np.zeros_like(m)
-        for t, g_all in enumerate(grads, start=1):
-            g = g_all[k]
-            D = kappa * np.abs(g).max() * (g != 0)
-            m = BETA1 * m + (1 - BETA1) * g
-            v = BETA2 * v + (1 - BETA2) * g * g
-            dms = [BETA1 * x for x in dms] + [(1 - BETA1) * D]
-            d2s = [BETA2 * x for x in d2s] + [(1 - BETA2) * D * D]
-            dm = sum(dms)
-            ds = np.sqrt(sum(d2s))
-            c = LR * np.sqrt(1 - BETA2 ** t) / (1 - BETA1 ** t)
-            sv = np.sqrt(v)
-            ok = sv - ds > 0
-            den = np.where(ok, sv - ds + ADAM_EPS, 1.0)
-            b = c * (dm + np.abs(m) * ds / (sv + ADAM_EPS)) / den
-            total += np.minimum(np.where(ok, b, np.inf), 2 * ADAM_UPDATE_MAX * LR)
-        bound[k] = total
-    return bound
+# ---- The golden test's checks, mirrored (tests/golden/golden_test.cpp) ---------------------------
+def adam1_shift(g):
+    """Keras Adam at t = 1 moves p by exactly lr * g / (|g| + eps / sqrt(1 - b2))."""
+    return LR * g / (np.abs(g) + ADAM_EPS / np.sqrt(1 - BETA2))
 
 
-# ---- Calibration: how far a float32 computation and the error model land from the reference -----
-def max_rel(a, b):
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
-
-
-def compare_runs(ref, run, trainable, state, label):
-    """Largest differences of `run` against the reference, per quantity; printed, and returned."""
-    r = dict(logits=[], loss=[], grad=[], state=[])
+def test_failures(ref, run, trainable, state):
+    """The criteria of golden_test.cpp applied to `run` against `ref` (both as float64 arrays;
+    the run's values rounded to float32 as the C++ side would hold them). Returns the failures."""
+    r32 = lambda a: np.asarray(a, np.float32).astype(np.float64)  # noqa: E731
+    fails = []
     for t in range(STEPS):
-        r["logits"].append(max_rel(run["logits"][t], ref["logits"][t]))
-        r["loss"].append(abs(run["loss"][t] - ref["loss"][t]) / abs(ref["loss"][t]))
-        r["grad"].append(max(max_rel(run["grads"][t][k], ref["grads"][t][k]) for k in trainable))
-        r["state"].append(max(float(np.abs((run["states"][t][s] - ref["states"][t][s]) / ref["states"][t][s]).max())
-                              if s.endswith("moving_var") else max_rel(run["states"][t][s], ref["states"][t][s])
-                              for s in state))
+        tol = (TOL["logits1"] if t == 0 else TOL["logits23"]) * np.abs(ref["logits"][t]).max()
+        if np.abs(r32(run["logits"][t]) - ref["logits"][t]).max() > tol:
+            fails.append(f"step {t + 1} logits")
+        if abs(run["loss"][t] - ref["loss"][t]) > 2 * tol:
+            fails.append(f"step {t + 1} loss")
+    for t, f in ((0, TOL["state1"]), (STEPS - 1, TOL["state3"])):
+        for s in state:
+            e = r32(ref["states"][t][s])
+            if np.abs(r32(run["states"][t][s]) - e).max() > f * np.abs(e).max():
+                fails.append(f"step {t + 1} {s}")
+    for k in trainable:
+        gref = r32(ref["grads"][0][k])
+        g = r32(run["grads"][0][k])
+        D = TOL["kappa"] * np.abs(gref).max()
+        if np.abs(g - gref).max() > D or (g[gref == 0] != 0).any():
+            fails.append(f"step 1 gradient {k}")
+        p1ref = r32(ref["params"][0][k])
+        a = np.abs(gref)
+        tol = np.where(gref == 0, 0.0, adam1_shift(a) - adam1_shift(a - D)) + np.ldexp(np.abs(p1ref), -22) + 2e-9
+        if (np.abs(r32(run["params"][0][k]) - p1ref) > tol).any():
+            fails.append(f"step 1 parameters {k}")
+    d = np.concatenate([np.abs(r32(run["params"][-1][k]) - r32(ref["params"][-1][k])).ravel() for k in trainable])
+    if d.max() > 3 * 2 * TOL["adam_max_update"] * LR + 1e-6:
+        fails.append("step 3 parameters (bound)")
+    if np.median(d) > TOL["param3_median"]:
+        fails.append("step 3 parameters (median)")
+    if np.quantile(d, 0.99) > TOL["param3_p99"]:
+        fails.append("step 3 parameters (99th percentile)")
+    return fails
+
+
+def report_float32(ref, run, trainable, state):
+    print("float32 (PyTorch, CPU) against the float64 reference:")
     for t in range(STEPS):
-        print(f"  {label} step {t + 1}: logits max|diff|/max|ref| {r['logits'][t]:.3g}, loss |diff|/loss "
-              f"{r['loss'][t]:.3g}, gradients max|diff|/max|ref| (worst tensor) {r['grad'][t]:.3g}, "
-              f"moving stats (mean: /max|ref|, var: relative) {r['state'][t]:.3g}")
-    return r
+        ml = np.abs(ref["logits"][t]).max()
+        print(f"  step {t + 1}: logits max|d|/max|ref| {np.abs(run['logits'][t] - ref['logits'][t]).max() / ml:.3g}, "
+              f"loss |d| {abs(run['loss'][t] - ref['loss'][t]):.3g}, gradients max|d|/max|ref| (worst tensor) "
+              + f"{max(np.abs(run['grads'][t][k] - ref['grads'][t][k]).max() / np.abs(ref['grads'][t][k]).max() for k in trainable):.3g}"
+              + ", moving statistics max|d|/max|ref| (worst tensor) "
+              + f"{max(np.abs(run['states'][t][s] - ref['states'][t][s]).max() / np.abs(ref['states'][t][s]).max() for s in state):.3g}")
+    for t in (0, STEPS - 1):
+        d = np.concatenate([np.abs(run["params"][t][k] - ref["params"][t][k]).ravel() for k in trainable])
+        print(f"  parameters after step {t + 1}: |d| median {np.median(d):.3g}, 99% {np.quantile(d, 0.99):.3g}, "
+              f"99.9% {np.quantile(d, 0.999):.3g}, max {d.max():.3g}")
+    zeros = sum(int((ref["grads"][0][k] == 0).sum()) for k in trainable)
+    print(f"  step 1: {zeros} gradient elements are exactly 0 (units every image dropped)")
 
 
 def main():
     ap = argparse.ArgumentParser(description="Writes the golden file of tests/golden/golden_test.cpp.")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "golden", "eurosat_cnn_golden.bin"))
     ap.add_argument("--seed", type=int, default=SEED, help="weights and batch seed")
-    ap.add_argument("--min-gap", type=float, default=MIN_POOL_GAP)
+    ap.add_argument("--min-gap", type=float, default=MIN_GAP_FACTOR,
+                    help="smallest allowed step-1 max-pool top-2 gap, in float32 errors of the pool input")
     ap.add_argument("--calibrate", action="store_true",
-                    help="also run in float32 and with gradient noise of the error model, and report")
+                    help="report float32's distance from the reference, and check the test's tolerances "
+                         "pass float32 and fail runs with known bugs")
     ap.add_argument("--no-dropout", action="store_true", help="all-ones dropout masks (not the committed file)")
     args = ap.parse_args()
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     classes, batch, seed = 10, 4, args.seed
-    dropout_seed, first_step = DROPOUT_SEED, FIRST_STEP
     layers = load_layers(classes)
     rng = np.random.default_rng(seed)
     init = init_params(layers, rng)
@@ -352,64 +371,40 @@ def main():
             if L["type"] == "dropout":
                 n = batch * layers[L["index"] - 1]["params"][0][1][1]  # units of the dense before it
                 masks[L["index"]] = (np.ones(n, bool) if args.no_dropout
-                                     else dropout_keep(dropout_seed, first_step + t, L["index"], n))
+                                     else dropout_keep(DROPOUT_SEED, FIRST_STEP + t, L["index"], n))
         keep_masks.append(masks)
 
     ref, trainable, state = train(layers, init, x.astype(np.float64), labels, keep_masks, torch.float64)
+    f32run, _, _ = train(layers, {k: v.astype(np.float32) for k, v in init.items()}, x, labels, keep_masks,
+                         torch.float32)
     print("losses " + ", ".join(f"{v:.9f}" for v in ref["loss"]))
-    print("smallest max-pool top-2 gap / rms per step: " + ", ".join(f"{g:.3g}" for g in ref["min_pool_gap"]))
-    # A max-pool window whose two largest inputs are nearly equal could pick a different winner in
-    # float32 and route a gradient elsewhere: refuse such data for step 1, whose gradients the test
-    # compares tightly (float32 pool inputs are ~1e-6 of the rms off, see --calibrate).
-    if ref["min_pool_gap"][0] < args.min_gap:
-        sys.exit(f"near-tie in a max-pool window of step 1 (seed {seed}): choose another --seed")
     for t, masks in enumerate(keep_masks):
-        print(f"step {t + 1} dropout keep fractions: " +
-              ", ".join(f"L{i:02d} {m.mean():.3f}" for i, m in masks.items()))
-
-    bound = adam_error_bound(ref["grads"], KAPPA)
-    allb = np.concatenate([bound[k].ravel() for k in trainable])
-    print(f"Adam error bound after {STEPS} steps (kappa {KAPPA:g}): median {np.median(allb):.3g}, "
-          f"90% {np.quantile(allb, 0.9):.3g}, 99% {np.quantile(allb, 0.99):.3g}, max {allb.max():.3g}; "
-          f"{int((allb > 1e-5).sum())} of {allb.size} above 1e-5, {int((allb > 1e-3).sum())} above 1e-3")
+        print(f"step {t + 1} dropout keep fractions: " + ", ".join(f"L{i:02d} {m.mean():.3f}" for i, m in masks.items()))
+    # A max-pool window whose two largest inputs are nearly equal could pick a different winner in
+    # float32 and route a gradient to another element: refuse data where, in step 1 (whose
+    # gradients the test compares tightly), any pool's smallest top-2 gap is under MIN_GAP_FACTOR
+    # times the float32 (PyTorch) error of that pool's input. Steps 2 and 3 always have such
+    # windows (see the test's comment); they are reported, not refused.
+    for t in range(STEPS):
+        ratios = []
+        for a, b in zip(ref["pool_inputs"][t], f32run["pool_inputs"][t]):
+            n, h, w, c = a.shape
+            win = np.sort(a.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(-1, 4), axis=1)
+            ratios.append((win[:, 3] - win[:, 2]).min() / np.abs(a - b).max())
+        print(f"step {t + 1}: smallest max-pool top-2 gap / float32 error of its input, per pool: "
+              + ", ".join(f"{r:.3g}" for r in ratios))
+        if t == 0 and min(ratios) < args.min_gap:
+            sys.exit(f"near-tie in a max-pool window of step 1 (seed {seed}): choose another --seed")
 
     if args.calibrate:
-        f32run, _, _ = train(layers, {k: v.astype(np.float32) for k, v in init.items()},
-                             x, labels, keep_masks, torch.float32)
-        print("float32 (PyTorch, CPU) against the float64 reference:")
-        compare_runs(ref, f32run, trainable, state, "float32")
-        for i, (a, b) in enumerate(zip(f32run["pool_inputs"][0], ref["pool_inputs"][0])):
-            print(f"  float32 step 1 max-pool {i} input: max|diff| / rms {np.abs(a - b).max() / np.sqrt((b ** 2).mean()):.3g}")
-        d = {k: np.abs(f32run["params"][-1][k] - ref["params"][-1][k]) for k in trainable}
-        print(f"  float32 parameters after {STEPS} steps: max|diff| {max(float(v.max()) for v in d.values()):.3g}, "
-              f"max |diff| / bound {max(float((d[k] / bound[k]).max()) for k in trainable):.3g}")
-        # The error model itself: every gradient element of a tensor off by up to kappa * max|g|
-        # (uniform, independent; exact zeros stay exact), at every step, on top of the weight
-        # differences earlier noisy steps caused. Its effect on steps 2 and 3 sets those tolerances.
-        worst = dict(logits=[0.0] * STEPS, loss=[0.0] * STEPS, state=[0.0] * STEPS, ratio=0.0)
-        for trial in range(4):
-            nrng = np.random.default_rng(1000 + trial)
-
-            def noise(t, k, g):
-                gn = g.numpy()
-                e = nrng.uniform(-1, 1, gn.shape) * KAPPA * np.abs(gn).max() * (gn != 0)
-                return torch.tensor(gn + e, dtype=g.dtype)
-
-            run, _, _ = train(layers, init, x.astype(np.float64), labels, keep_masks, torch.float64, noise)
-            r = compare_runs(ref, run, trainable, state, f"noise {trial}")
-            for q in ("logits", "loss", "state"):
-                worst[q] = [max(a, b) for a, b in zip(worst[q], r[q])]
-            worst["ratio"] = max(worst["ratio"], max(
-                float((np.abs(run["params"][-1][k] - ref["params"][-1][k]) / bound[k]).max()) for k in trainable))
-        print(f"  error model, worst of 4 trials: logits {worst['logits']}, loss {worst['loss']}, "
-              f"states {worst['state']}, max |p3 diff| / bound {worst['ratio']:.3g}")
-
-    # Tolerance of every parameter after the last step: the bound rounded up to an eighth of an
-    # octave above 1e-7 (tol = 1e-7 * 2^(q/8), q = 0..255), one byte per element.
-    q = {k: np.clip(np.ceil(8 * np.log2(np.maximum(bound[k], 1e-7) / 1e-7) - 1e-9), 0, 255).astype(np.uint8)
-         for k in trainable}
-    for k in trainable:
-        assert (1e-7 * 2.0 ** (q[k] / 8.0) >= bound[k] * (1 - 1e-12)).all()
+        report_float32(ref, f32run, trainable, state)
+        fails = test_failures(ref, f32run, trainable, state)
+        print(f"  the golden test's criteria on the float32 run: {'PASS' if not fails else 'FAIL ' + str(fails)}")
+        for bug in BUGS:
+            run, _, _ = train(layers, init, x.astype(np.float64), labels, keep_masks, torch.float64, bug)
+            fails = test_failures(ref, run, trainable, state)
+            print(f"  with bug {bug}: " + (f"detected by {len(fails)} checks, e.g. {fails[:3]}" if fails
+                                             else "NOT detected"))
 
     info = (
         "LCGOLDEN v1: model/eurosat_cnn.json, 10 classes, batch 4, made by tests/golden/make_golden.py "
@@ -417,35 +412,31 @@ def main():
         "(forward in training mode, mean softmax cross-entropy, backward, batch-norm moving statistics "
         "with the unbiased batch variance, Keras Adam lr 1e-3 b1 0.9 b2 0.999 eps 1e-7, t = 1..3). Dropout: "
         + ("DISABLED (all-ones masks)" if args.no_dropout else
-           f"real Philox masks (kernels/dropout/dropout.h), seed {dropout_seed}, stream = layer index, "
-           f"step keys {first_step}..{first_step + STEPS - 1}")
+           f"real Philox masks (kernels/dropout/dropout.h), seed {DROPOUT_SEED}, stream = layer index, "
+           f"step keys {FIRST_STEP}..{FIRST_STEP + STEPS - 1}")
         + ". Records: input, labels, init.<name> (every parameter and statistic), stepT.logits and "
-        "stepT.loss (float64, T = 1..3), step1.grad.<name>, stepT.<statistic> (T = 1, 3), step3.<name> "
-        f"(trainable parameters after three steps) and step3.tol.<name> (u8 q: tolerance 1e-7 * 2^(q/8), "
-        f"the Adam error bound for gradients off by up to {KAPPA:g} * max|g| per tensor); the rest float32.")
+        "stepT.loss (float64, T = 1..3), step1.grad.<name>, stepT.<name> (parameters and statistics "
+        "after step T, T = 1 and 3); everything else float32.")
     recs = [("info", np.frombuffer(info.encode(), dtype=np.uint8)),
             ("config.classes", np.array(classes, np.int32)),
             ("config.dropout_enabled", np.array(0 if args.no_dropout else 1, np.int32)),
-            ("config.dropout_seed", np.array(dropout_seed, np.int64)),
-            ("config.first_step", np.array(first_step, np.int64)),
-            ("config.kappa", np.array(KAPPA, np.float64)),
+            ("config.dropout_seed", np.array(DROPOUT_SEED, np.int64)),
+            ("config.first_step", np.array(FIRST_STEP, np.int64)),
+            ("config.kappa", np.array(TOL["kappa"], np.float64)),
             ("input", x),
             ("labels", labels)]
-    for L in layers:
-        for n, _, _ in L["params"]:
-            k = f"{L['prefix']}.{n}"
-            recs.append((f"init.{k}", init[k].astype(np.float32)))
+    names = [f"{L['prefix']}.{n}" for L in layers for n, _, _ in L["params"]]
+    for k in names:
+        recs.append((f"init.{k}", init[k].astype(np.float32)))
     for t in range(STEPS):
         recs.append((f"step{t + 1}.logits", ref["logits"][t]))
         recs.append((f"step{t + 1}.loss", np.array(ref["loss"][t], np.float64)))
     for k in trainable:
         recs.append((f"step1.grad.{k}", ref["grads"][0][k].astype(np.float32)))
     for t in (0, STEPS - 1):
-        for s in state:
-            recs.append((f"step{t + 1}.{s}", ref["states"][t][s].astype(np.float32)))
-    for k in trainable:
-        recs.append((f"step{STEPS}.{k}", ref["params"][-1][k].astype(np.float32)))
-        recs.append((f"step{STEPS}.tol.{k}", q[k]))
+        after = {**ref["params"][t], **ref["states"][t]}
+        for k in names:
+            recs.append((f"step{t + 1}.{k}", after[k].astype(np.float32)))
     lcgolden.write(args.out, recs)
     back = lcgolden.read(args.out)
     assert list(back) == [r[0] for r in recs]

@@ -14,21 +14,23 @@ namespace lc::test {
 namespace {
 
 // Tolerances against lc::ref (which works in double and rounds once). Data: x ~ U(-1, 3)
-// (mean ~1, std ~1.15), gamma ~ U(0.5, 1.5), dy ~ U(-1, 1), m up to 65536.
-//   quantity            sim/cpu/cuda        cudnn           why
-//   y (train, infer)    1e-5 + 1e-5|ref|    1e-4 + 1e-4|r|  |y| <= ~5; float (x - mean) * scale + beta: a few ulp;
-//                                                           mean / inv_std from float partial sums: ~1e-7 relative
-//   save_mean           2e-6 + 1e-6|ref|    1e-5 + 1e-5|r|  per-thread float partials of <= ~16 values, then double
-//   save_inv_std        1e-6 + 1e-6|ref|    1e-5 + 1e-5|r|  inv_std ~0.9; computed in double, rounded once
-//   moving mean / var   1e-6 + 1e-6|ref|    1e-5 + 1e-5|r|  0.99 * old + 0.01 * batch statistic
-//   dx                  1e-5 + 1e-4|ref|    1e-4 + 1e-3|r|  |dx| <= ~2; dy - sum/m - xhat * sum/m cancels to a few ulp of 1
-//   dgamma, dbeta       1e-3 + 1e-5|ref|    1e-2 + 1e-4|r|  sums of m ~ 65536 terms of size <= ~3: float partials
-//                                                           of a few terms each, combined in double
-// cuDNN's reduction order and precision are not documented: its column is 10x looser.
+// (mean ~1, std ~1.15), gamma ~ U(0.5, 1.5), dy ~ U(-1, 1), m up to 65536. "seen" = the worst
+// error the sim and cpu backends showed over all shapes when this table was set.
+//   quantity          sim/cpu/cuda       cudnn            seen     why
+//   y (train, infer)  1e-5 + 1e-5|ref|   1e-4 + 1e-4|r|   1e-6     |y| <= ~5: float (x - mean) * scale + beta is a few
+//                                                                  ulp; mean / inv_std carry ~1e-7 relative
+//   save_mean         1e-6 + 1e-6|ref|   1e-5 + 1e-5|r|   1.2e-7   per-thread float partials of ~8-16 values, then double
+//   save_inv_std      1e-6 + 1e-6|ref|   1e-5 + 1e-5|r|   6e-8     inv_std ~0.9, computed in double, rounded once
+//   moving mean/var   1e-6 + 1e-6|ref|   1e-5 + 1e-5|r|   1.5e-8   0.99 * old + 0.01 * batch statistic
+//   dx                2e-6 + 2e-5|ref|   1e-4 + 1e-3|r|   2.4e-7   |dx| <= ~2; dy - sum/m - xhat * sum/m: a few ulp of 1
+//   dgamma, dbeta     2e-4 + 1e-5|ref|   1e-2 + 1e-4|r|   1.5e-5   sums of m = 65536 terms of size <= ~3: float partials
+//                                                                  of a few terms each, combined in double
+// cuDNN's reduction order and precision are not documented: its column is looser (not yet run:
+// no GPU where this was written).
 struct BnTolerances {
   Tolerance y, mean, inv_std, moving, dx, dparam;
 };
-constexpr BnTolerances kTolCustom{{1e-5, 1e-5}, {2e-6, 1e-6}, {1e-6, 1e-6}, {1e-6, 1e-6}, {1e-5, 1e-4}, {1e-3, 1e-5}};
+constexpr BnTolerances kTolCustom{{1e-5, 1e-5}, {1e-6, 1e-6}, {1e-6, 1e-6}, {1e-6, 1e-6}, {2e-6, 2e-5}, {2e-4, 1e-5}};
 constexpr BnTolerances kTolCudnn{{1e-4, 1e-4}, {1e-5, 1e-5}, {1e-5, 1e-5}, {1e-5, 1e-5}, {1e-4, 1e-3}, {1e-2, 1e-4}};
 const BnTolerances& tol_for(BackendKind k) { return k == BackendKind::cudnn ? kTolCudnn : kTolCustom; }
 

@@ -4,6 +4,7 @@
 // output, bit-for-bit agreement across backends, and known answers worked out by hand.
 // Depends on: kernels/image, tests/support/testing.h.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -450,35 +451,49 @@ INSTANTIATE_TEST_SUITE_P(Cudnn, ImageWindowsTest, ::testing::ValuesIn(window_cas
 
 class ImageWindowsKnownTest : public ::testing::TestWithParam<BackendKind> {};
 
-// Reflect-101 by hand: a 1x5 row 10..50, window 8 (offsets -4..+3) centred on column 0 reads
-// columns -4..3 = 4 3 2 1 | 0 1 2 3 -> 50 40 30 20 10 20 30 40; centred on column 4 (stride 4:
-// map column 1 is the one-pixel block [4, 5)) it reads 0 1 2 3 | 4 3 2 1 -> 10 20 30 40 50 40 30 20.
+// Reflect-101 by hand, window 8 (offsets -4..+3) over one-row images (every window row
+// reflects to row 0):
+//   1x5 row 10..50, stride 1, centre 0: columns -4..3 = 4 3 2 1 | 0 1 2 3 -> 50 40 30 20 10 20 30 40
+//   same, centre 4:                      columns 0..7 = 0 1 2 3 4 | 3 2 1 -> 10 20 30 40 50 40 30 20
+//   same, stride 4, map column 0 = block [0, 4), centre 2: -2..5 -> 30 20 10 20 30 40 50 40
+//   1x3 row 10..30, stride 1, centre 0: -4..3 folds twice: 0 1 2 1 | 0 1 2 | 1 -> 10 20 30 20 10 20 30 20
 TEST_P(ImageWindowsKnownTest, ReflectOneZeroOneByHand) {
   auto be = backend_or_skip(GetParam());
   if (!be) return;
-  const std::vector<std::uint8_t> row = {10, 20, 30, 40, 50};
-  Guarded<std::uint8_t> gimg(be->device(), row);
-  WindowArgs a;
-  a.image_h = 1;
-  a.image_w = 5;
-  a.channels = 1;
-  a.stride = 4;
-  a.window = 8;
-  a.first = 0;
-  a.count = 2;
-  ASSERT_EQ(window_map_w(a), 2);
-  const int expect_row[2][8] = {{50, 40, 30, 20, 10, 20, 30, 40}, {10, 20, 30, 40, 50, 40, 30, 20}};
-  for (int version : versions_of(GetParam())) {
-    a.version = version;
-    Guarded<float> gout(be->device(), 2 * 64);
-    windows_on(GetParam(), a, gimg.get(), gout.get(), be->stream());
-    const auto out = gout.download();
-    for (int n = 0; n < 2; ++n)
-      for (int r = 0; r < 8; ++r)  // rows of a 1-row image all reflect to row 0
+  struct Known {
+    std::vector<std::uint8_t> row;
+    int stride;
+    std::int64_t window_index;
+    std::array<int, 8> expected;
+  };
+  const Known cases[] = {
+      {{10, 20, 30, 40, 50}, 1, 0, {50, 40, 30, 20, 10, 20, 30, 40}},
+      {{10, 20, 30, 40, 50}, 1, 4, {10, 20, 30, 40, 50, 40, 30, 20}},
+      {{10, 20, 30, 40, 50}, 4, 0, {30, 20, 10, 20, 30, 40, 50, 40}},
+      {{10, 20, 30}, 1, 0, {10, 20, 30, 20, 10, 20, 30, 20}},
+  };
+  for (const Known& k : cases) {
+    Guarded<std::uint8_t> gimg(be->device(), k.row);
+    WindowArgs a;
+    a.image_h = 1;
+    a.image_w = std::int64_t(k.row.size());
+    a.channels = 1;
+    a.stride = k.stride;
+    a.window = 8;
+    a.first = k.window_index;
+    a.count = 1;
+    for (int version : versions_of(GetParam())) {
+      a.version = version;
+      Guarded<float> gout(be->device(), 64);
+      windows_on(GetParam(), a, gimg.get(), gout.get(), be->stream());
+      const auto out = gout.download();
+      for (int r = 0; r < 8; ++r)
         for (int s = 0; s < 8; ++s)
-          ASSERT_EQ(out[std::size_t((n * 8 + r) * 8 + s)], unit(expect_row[n][s]))
-              << "window " << n << " row " << r << " col " << s << " v" << version;
-    EXPECT_TRUE(gout.guards_intact());
+          ASSERT_EQ(out[std::size_t(r * 8 + s)], unit(k.expected[std::size_t(s)]))
+              << "width " << k.row.size() << " stride " << k.stride << " window " << k.window_index << " row " << r
+              << " col " << s << " v" << version;
+      EXPECT_TRUE(gout.guards_intact());
+    }
   }
 }
 

@@ -286,10 +286,11 @@ TEST(CpuCheckpoint, TruncatedFilesAreReported) {
     write_bytes(path, std::vector<std::uint8_t>(full.begin(), full.begin() + std::ptrdiff_t(keep)));
     std::string msg = error_of([&] { lc::load_checkpoint(path); });
     EXPECT_TRUE(contains(msg, "checkpoint " + path + ": truncated")) << keep << " bytes: " << msg;
-    if (keep >= 28)
+    if (keep >= 28) {
       EXPECT_TRUE(contains(msg, "(expected " + std::to_string(full.size()) + " bytes, file has " +
                                     std::to_string(keep) + ")"))
           << msg;
+    }
   }
 }
 
@@ -325,7 +326,9 @@ TEST(CpuCheckpoint, BitFlipsInTheSeedModelFileAreCaught) {
     write_bytes(path, bad);
     std::string msg = error_of([&] { lc::load_checkpoint(path); });
     EXPECT_TRUE(contains(msg, "checkpoint " + path + ": ")) << msg;
-    if (off >= 28) EXPECT_TRUE(contains(msg, "checksum mismatch: the file is corrupt")) << "offset " << off << ": " << msg;
+    if (off >= 28) {
+      EXPECT_TRUE(contains(msg, "checksum mismatch: the file is corrupt")) << "offset " << off << ": " << msg;
+    }
   }
 }
 

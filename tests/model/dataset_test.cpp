@@ -5,6 +5,7 @@
 // folder), the stratified split (proportions, disjointness, determinism, seeds, the documented
 // generator), the device upload, and the real ucmerced64 set from LC_SHARED_DIR (E2e).
 // Depends on: model/dataset.h, model/image_io.h (write_png), runtime/device.h, GoogleTest.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -309,8 +309,8 @@ __global__ void fmaf_rz_kernel(float* out) {
 // Compile-time checks of what kernel code sees.
 static_assert(std::is_same_v<decltype(sqrt(1.0f)), float>, "sqrt(float) must be float, as in CUDA");
 static_assert(std::is_same_v<decltype(min(1, 2u)), unsigned>);
-static_assert(std::is_same_v<decltype(threadIdx), const lc::simt::uint3&>);
-static_assert(std::is_same_v<decltype(blockDim), const lc::simt::dim3&>);
+static_assert(std::is_same_v<decltype(threadIdx), lc::simt::uint3>);
+static_assert(std::is_same_v<decltype(blockDim), lc::simt::dim3>);
 static_assert(alignof(float4) == 16 && alignof(int4) == 16 && alignof(float2) == 8);
 static_assert(sizeof(uchar3) == 3 && alignof(uchar4) == 4 && sizeof(double2) == 16);
 

@@ -1,0 +1,271 @@
+// 2-D convolution on the host for the cpu backend (contract: conv2d.h), the path that trains the
+// model without a GPU. im2col + OpenBLAS SGEMM on blocks of rows (pixels), OpenMP over the
+// blocks, OpenBLAS single-threaded inside the parallel region (its own threads would fight
+// OpenMP's for the same cores):
+//   forward        col[rows][r*s*c] = im2col(x); y[rows][k] = col . wt^T; then bias and ELU
+//   backward data  per image: col[rows][r*s*c] = dz[rows][k] . wt; dx += col2im(col) (a fixed
+//                  order scatter within the image, so images run in parallel without races)
+//   backward wts   per thread: dw_t = sum over its row blocks of dz^T . im2col(x), db_t = the
+//                  column sums of dz; then dw = dw_0 + dw_1 + ... in thread order
+// Workspace: one slice per thread (column block, dw and db partials), see conv2d.h. The row
+// blocks and their assignment depend only on the shape and the thread count P, so results are
+// bitwise reproducible for a fixed P. 1x1 filters skip im2col (x rows are the columns).
+// Depends on: conv2d.h, OpenBLAS (cblas.h, openblas_set_num_threads), OpenMP.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/conv2d/conv2d.h"
+
+namespace lc::cpu {
+
+namespace {
+
+struct Geo {
+  int n, h, w, c, k, r, s, ph, pw;
+  int kd;       // r * s * c
+  long long m;  // n * h * w
+};
+
+Geo geo_of(const Conv2dArgs& a) {
+  return Geo{a.n, a.h, a.w, a.c, a.k, a.r, a.s, (a.r - 1) / 2, (a.s - 1) / 2, a.r * a.s * a.c,
+             (long long)a.n * a.h * a.w};
+}
+
+// Column block per thread: about 512 KiB (the per-core L2), at least one row.
+constexpr long long kColFloats = 1 << 17;
+long long cap_rows(const Geo& g) { return std::max<long long>(1, kColFloats / g.kd); }
+
+// Floats of one thread's workspace slice: column block, dw partial, db partial; rounded up to
+// a 64-byte multiple so that slices never share a cache line.
+std::size_t slice_floats(const Geo& g) {
+  const std::size_t f = std::size_t(cap_rows(g)) * g.kd + std::size_t(g.k) * g.kd + g.k;
+  return (f + 15) / 16 * 16;
+}
+
+// Threads this call uses: OpenMP's count, capped by what the workspace holds.
+int plan_threads(const Geo& g, const Workspace& ws, const char* fn) {
+  const std::size_t per = slice_floats(g) * sizeof(float);
+  const std::size_t fit = ws.ptr ? ws.bytes / per : 0;
+  LC_CHECK(fit >= 1, fn, " (cpu): workspace of ", ws.bytes, " bytes, needs at least ", per,
+           " (conv2d_workspace_bytes)");
+  return int(std::min<std::size_t>(fit, std::size_t(std::max(1, omp_get_max_threads()))));
+}
+
+// OpenBLAS single-threaded for the duration of a call (restored after).
+class BlasSingleThread {
+ public:
+  BlasSingleThread() : saved_(openblas_get_num_threads()) {
+    if (saved_ != 1) openblas_set_num_threads(1);
+  }
+  ~BlasSingleThread() {
+    if (saved_ != 1) openblas_set_num_threads(saved_);
+  }
+  BlasSingleThread(const BlasSingleThread&) = delete;
+  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Row blocks of [0, m): B blocks of `rows` rows (the last may be shorter), B a multiple of P
+// so every thread gets the same number; thread t takes blocks [t*B/P, (t+1)*B/P).
+struct Blocks {
+  long long count, rows;
+};
+Blocks row_blocks(const Geo& g, int P) {
+  long long count = (g.m + cap_rows(g) - 1) / cap_rows(g);
+  count = (std::max<long long>(count, P) + P - 1) / P * P;
+  count = std::min(count, g.m);
+  const long long rows = (g.m + count - 1) / count;
+  return Blocks{(g.m + rows - 1) / rows, rows};
+}
+
+// col[row][(u, v, ch)] for output pixels [m0, m1) of x (zero where the tap leaves the image).
+void im2col(const Geo& g, const float* x, long long m0, long long m1, float* col) {
+  int j = int(m0 % g.w), i = int((m0 / g.w) % g.h);
+  long long n = m0 / ((long long)g.w * g.h);
+  const std::size_t sc = std::size_t(g.s) * g.c;
+  for (long long m = m0; m < m1; ++m) {
+    float* dst = col + (m - m0) * g.kd;
+    const int v0 = std::max(0, g.pw - j), v1 = std::min(g.s, g.w - j + g.pw);
+    for (int u = 0; u < g.r; ++u, dst += sc) {
+      const int ii = i + u - g.ph;
+      if (ii < 0 || ii >= g.h || v0 >= v1) {
+        std::memset(dst, 0, sc * sizeof(float));
+        continue;
+      }
+      if (v0 > 0) std::memset(dst, 0, std::size_t(v0) * g.c * sizeof(float));
+      const float* src = x + ((n * g.h + ii) * g.w + (j + v0 - g.pw)) * g.c;
+      std::memcpy(dst + std::size_t(v0) * g.c, src, std::size_t(v1 - v0) * g.c * sizeof(float));
+      if (v1 < g.s) std::memset(dst + std::size_t(v1) * g.c, 0, std::size_t(g.s - v1) * g.c * sizeof(float));
+    }
+    if (++j == g.w) {
+      j = 0;
+      if (++i == g.h) i = 0, ++n;
+    }
+  }
+}
+
+// dx[image n] += the columns of pixels [p0, p1) of image n (p = i * w + j), taps inside only.
+void col2im_add(const Geo& g, const float* col, long long n, int p0, int p1, float* dx) {
+  int j = p0 % g.w, i = p0 / g.w;
+  float* dxn = dx + n * g.h * g.w * (long long)g.c;
+  for (int p = p0; p < p1; ++p) {
+    const float* src = col + std::size_t(p - p0) * g.kd;
+    const int v0 = std::max(0, g.pw - j), v1 = std::min(g.s, g.w - j + g.pw);
+    for (int u = 0; u < g.r; ++u) {
+      const int ii = i + u - g.ph;
+      if (ii < 0 || ii >= g.h) continue;
+      const float* sp = src + (std::size_t(u) * g.s + v0) * g.c;
+      float* dp = dxn + ((long long)ii * g.w + (j + v0 - g.pw)) * g.c;
+      const int len = (v1 - v0) * g.c;
+      for (int e = 0; e < len; ++e) dp[e] += sp[e];
+    }
+    if (++j == g.w) j = 0, ++i;
+  }
+}
+
+void bias_elu(float* y, long long rows, int k, const float* b, bool elu) {
+  if (!b && !elu) return;
+  for (long long row = 0; row < rows; ++row) {
+    float* yr = y + row * k;
+    if (b)
+      for (int q = 0; q < k; ++q) yr[q] += b[q];
+    if (elu)
+      for (int q = 0; q < k; ++q) yr[q] = yr[q] > 0.f ? yr[q] : std::expm1(yr[q]);
+  }
+}
+
+void check_version(const Conv2dArgs& a, const char* fn) { conv2d_check_args(a, fn); }
+
+}  // namespace
+
+std::size_t conv2d_workspace_bytes(const Conv2dArgs& a) {
+  check_version(a, "conv2d_workspace_bytes (cpu)");
+  return slice_floats(geo_of(a)) * sizeof(float) * std::size_t(std::max(1, omp_get_max_threads()));
+}
+
+void conv2d_forward(const Conv2dArgs& a, const float* x, const float* wt, const float* b, float* y, Workspace ws,
+                    stream_t) {
+  check_version(a, "conv2d_forward (cpu)");
+  const Geo g = geo_of(a);
+  const int P = plan_threads(g, ws, "conv2d_forward");
+  const Blocks bl = row_blocks(g, P);
+  const std::size_t slice = slice_floats(g);
+  float* base = static_cast<float*>(ws.ptr);
+  const bool direct = g.r == 1 && g.s == 1;  // 1x1: the x rows are the columns
+  BlasSingleThread single;
+#pragma omp parallel num_threads(P)
+  for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads()) {
+    float* col = base + std::size_t(t) * slice;
+    for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
+      const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
+      if (m0 >= m1) continue;
+      const float* A = x + m0 * g.c;
+      if (!direct) {
+        im2col(g, x, m0, m1, col);
+        A = col;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m1 - m0), g.k, g.kd, 1.f, A, g.kd, wt, g.kd, 0.f,
+                  y + m0 * g.k, g.k);
+      bias_elu(y + m0 * g.k, m1 - m0, g.k, b, a.fuse_elu);
+    }
+  }
+}
+
+void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt, float* dx, Workspace ws,
+                          stream_t) {
+  check_version(a, "conv2d_backward_data (cpu)");
+  if (!dx) return;
+  const Geo g = geo_of(a);
+  const int P = plan_threads(g, ws, "conv2d_backward_data");
+  const std::size_t slice = slice_floats(g);
+  float* base = static_cast<float*>(ws.ptr);
+  const int hw = g.h * g.w;
+  const int rows = int(std::min<long long>(cap_rows(g), hw));
+  BlasSingleThread single;
+#pragma omp parallel num_threads(P)
+  for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads()) {
+    float* col = base + std::size_t(t) * slice;
+    for (long long n = (long long)t * g.n / P; n < (long long)(t + 1) * g.n / P; ++n) {
+      std::memset(dx + n * hw * (long long)g.c, 0, std::size_t(hw) * g.c * sizeof(float));
+      for (int p0 = 0; p0 < hw; p0 += rows) {
+        const int p1 = std::min(hw, p0 + rows);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p1 - p0, g.kd, g.k, 1.f, dz + (n * hw + p0) * g.k,
+                    g.k, wt, g.kd, 0.f, col, g.kd);
+        col2im_add(g, col, n, p0, p1, dx);
+      }
+    }
+  }
+}
+
+void conv2d_backward_weights(const Conv2dArgs& a, const float* x, const float* dz, float* dw, float* db,
+                             Workspace ws, stream_t) {
+  check_version(a, "conv2d_backward_weights (cpu)");
+  LC_CHECK(dw || db, "conv2d_backward_weights (cpu): dw and db are both null");
+  const Geo g = geo_of(a);
+  const int P = plan_threads(g, ws, "conv2d_backward_weights");
+  const Blocks bl = row_blocks(g, P);
+  const std::size_t slice = slice_floats(g);
+  const std::size_t colf = std::size_t(cap_rows(g)) * g.kd, dwf = std::size_t(g.k) * g.kd;
+  float* base = static_cast<float*>(ws.ptr);
+  const bool direct = g.r == 1 && g.s == 1;
+  BlasSingleThread single;
+#pragma omp parallel num_threads(P)
+  {
+    for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads()) {
+      float* col = base + std::size_t(t) * slice;
+      float* pdw = col + colf;
+      float* pdb = pdw + dwf;
+      bool first = true;
+      for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
+        const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
+        if (m0 >= m1) continue;
+        const float* dzb = dz + m0 * g.k;
+        if (dw) {
+          const float* B = x + m0 * g.c;
+          if (!direct) {
+            im2col(g, x, m0, m1, col);
+            B = col;
+          }
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.k, g.kd, int(m1 - m0), 1.f, dzb, g.k, B, g.kd,
+                      first ? 0.f : 1.f, pdw, g.kd);
+        }
+        if (db) {
+          if (first) std::fill(pdb, pdb + g.k, 0.f);
+          for (long long row = 0; row < m1 - m0; ++row)
+            for (int q = 0; q < g.k; ++q) pdb[q] += dzb[row * g.k + q];
+        }
+        first = false;
+      }
+      if (first) {  // no rows: a zero partial
+        std::fill(pdw, pdw + dwf, 0.f);
+        std::fill(pdb, pdb + g.k, 0.f);
+      }
+    }
+#pragma omp barrier
+    // dw = sum of the partials in thread order (each element by one thread).
+    if (dw) {
+#pragma omp for schedule(static)
+      for (long long e = 0; e < (long long)dwf; ++e) {
+        float acc = base[colf + e];
+        for (int t = 1; t < P; ++t) acc += base[std::size_t(t) * slice + colf + e];
+        dw[e] = acc;
+      }
+    }
+    if (db) {
+#pragma omp for schedule(static)
+      for (int q = 0; q < g.k; ++q) {
+        float acc = base[colf + dwf + q];
+        for (int t = 1; t < P; ++t) acc += base[std::size_t(t) * slice + colf + dwf + q];
+        db[q] = acc;
+      }
+    }
+  }
+}
+
+}  // namespace lc::cpu
