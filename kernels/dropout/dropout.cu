@@ -39,7 +39,8 @@ void launch_dropout(const DropoutArgs& a, const std::int64_t* step, const float*
   const std::int64_t groups = (a.n + 3) / 4;
   const int threads = 256;
   const std::int64_t blocks = (groups + threads - 1) / threads;
-  simt::launch_flat(dropout_apply_kernel, dim3(unsigned(blocks < 4096 ? blocks : 4096)), dim3(threads), 0, stream,
+  // At most 1024 blocks (1M elements per pass; 262144 threads fill an H100), grid-stride beyond.
+  simt::launch_flat(dropout_apply_kernel, dim3(unsigned(blocks < 1024 ? blocks : 1024)), dim3(threads), 0, stream,
                     a.n, a.seed, a.stream, step, dropout_threshold(a.rate), dropout_scale(a.rate),
                     a.training ? 0 : 1, x, y);
 }

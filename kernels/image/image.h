@@ -133,9 +133,9 @@ LC_IMAGE_HD void augment_source(const AugmentChoice& c, std::int64_t y, std::int
                                 std::int64_t& sy, std::int64_t& sx) {
   std::int64_t ay = y, ax = x;  // pixel of the flipped image A that lands on (y, x)
   switch (c.rot90) {
-    case 1: ay = w - 1 - x; ax = y; break;
+    case 1: ay = x; ax = w - 1 - y; break;
     case 2: ay = w - 1 - y; ax = w - 1 - x; break;
-    case 3: ay = x; ax = w - 1 - y; break;
+    case 3: ay = w - 1 - x; ax = y; break;
     default: break;
   }
   sy = ay;
@@ -235,7 +235,7 @@ LC_IMAGE_HD std::int64_t reflect101(std::int64_t i, std::int64_t n) {
   const std::int64_t period = 2 * (n - 1);
   std::int64_t m = i % period;
   if (m < 0) m += period;
-  return m < n ? m : n - 1;
+  return m < n ? m : period - m;
 }
 
 // Half-open rectangle of full-image pixels.

@@ -35,7 +35,7 @@ __device__ __forceinline__ RowStats row_stats(const float* row, int classes, int
   for (int d = 16; d > 0; d >>= 1) {
     const float omx = __shfl_xor_sync(kFull, mx, d);
     const int oarg = __shfl_xor_sync(kFull, arg, d);
-    if (oarg >= 0 && (arg < 0 || omx > mx || (omx == mx && oarg < arg))) { mx = omx; arg = oarg; }
+    if (oarg >= 0 && (arg < 0 || omx > mx || (omx == mx && oarg > arg))) { mx = omx; arg = oarg; }
   }
   float s = 0.f;
   for (int j = lane; j < classes; j += 32) s += expf(row[j] - mx);
@@ -93,7 +93,7 @@ __global__ void softmax_ce_kernel(std::int64_t n, int classes, const float* logi
     }
     if (loss) *loss = float(s / double(n));
     if (totals) {
-      totals->loss_sum += s;
+      totals->loss_sum = s;
       totals->samples += n;
       totals->correct += c;
       totals->invalid_labels += bad;
@@ -138,7 +138,8 @@ void softmax_predict(const SoftmaxCeArgs& a, const float* logits, float* probs, 
   if (a.n == 0 || (!probs && !pred)) return;
   const int threads = 256, rows_per_block = threads / 32;
   const std::int64_t blocks = (a.n + rows_per_block - 1) / rows_per_block;
-  simt::launch(softmax_predict_kernel, dim3(unsigned(blocks < 4096 ? blocks : 4096)), dim3(threads), 0, stream, a.n,
+  // At most 1024 blocks (8192 rows per pass; 262144 threads fill an H100), grid-stride beyond.
+  simt::launch(softmax_predict_kernel, dim3(unsigned(blocks < 1024 ? blocks : 1024)), dim3(threads), 0, stream, a.n,
                a.classes, logits, probs, pred);
 }
 

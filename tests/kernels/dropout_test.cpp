@@ -163,9 +163,10 @@ TEST_P(DropoutTest, BitIdenticalToReference) {
 
 std::vector<DropoutCase> cases(BackendKind k) {
   // The model's dropout inputs at batch 16 (16 x 128, 16 x 64), batch 1, sizes that are not a
-  // multiple of the 4-element Philox group, rate 0.2, and 1M elements.
+  // multiple of the 4-element Philox group, rate 0.2, rate 0, and 1M + 5 elements (more than one
+  // grid-stride pass of the kernel).
   std::vector<DropoutCase> v;
-  for (std::int64_t n : {16 * 128, 16 * 64, 128, 1, 3, 5, 1023, 1 << 20}) v.push_back({k, n, 0.5f});
+  for (std::int64_t n : {16 * 128, 16 * 64, 128, 1, 3, 5, 1023, (1 << 20) + 5}) v.push_back({k, n, 0.5f});
   v.push_back({k, 999, 0.2f});
   v.push_back({k, 1000, 0.f});
   return v;

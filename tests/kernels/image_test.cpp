@@ -73,6 +73,8 @@ std::vector<int> versions_of(BackendKind k) {
   return k == BackendKind::cpu ? std::vector<int>{0} : std::vector<int>{1, 2};
 }
 
+std::string backend_name_of(const ::testing::TestParamInfo<BackendKind>& info) { return label_of(info.param); }
+
 const char* augment_name(Augment m) {
   return m == Augment::none ? "none" : (m == Augment::flip ? "flip" : "flip_rot90");
 }
@@ -85,6 +87,10 @@ struct GatherCase {
   int batch, h, w, c;
   Augment augment;
 };
+void PrintTo(const GatherCase& p, std::ostream* os) {
+  *os << label_of(p.kind) << " gather " << p.batch << " of " << p.num_images << " " << p.h << "x" << p.w << "x"
+      << p.c << " " << augment_name(p.augment);
+}
 
 class ImageGatherTest : public ::testing::TestWithParam<GatherCase> {};
 
@@ -230,6 +236,10 @@ struct ResizeCase {
   BackendKind kind;
   int in_h, in_w, out_h, out_w, c;
 };
+void PrintTo(const ResizeCase& p, std::ostream* os) {
+  *os << label_of(p.kind) << " resize " << p.in_h << "x" << p.in_w << " -> " << p.out_h << "x" << p.out_w << "x"
+      << p.c;
+}
 
 class ImageResizeTest : public ::testing::TestWithParam<ResizeCase> {};
 
@@ -380,6 +390,10 @@ struct WindowCase {
   std::int64_t chunk;   // windows per call
   bool sample;          // only three ranges (top, middle, bottom) instead of the whole map
 };
+void PrintTo(const WindowCase& p, std::ostream* os) {
+  *os << label_of(p.kind) << " windows " << p.h << "x" << p.w << "x" << p.c << " stride " << p.stride << " window "
+      << p.window << " chunk " << p.chunk << (p.sample ? " sampled" : "");
+}
 
 class ImageWindowsTest : public ::testing::TestWithParam<WindowCase> {};
 
@@ -607,6 +621,9 @@ struct FlatCase {
   std::int64_t count;
   int h, w, c;
 };
+void PrintTo(const FlatCase& p, std::ostream* os) {
+  *os << label_of(p.kind) << " flat patches " << p.count << " x " << p.h << "x" << p.w << "x" << p.c;
+}
 
 class ImageFlatTest : public ::testing::TestWithParam<FlatCase> {};
 
@@ -668,6 +685,9 @@ struct ClassMapCase {
   int classes;
   bool masked;
 };
+void PrintTo(const ClassMapCase& p, std::ostream* os) {
+  *os << label_of(p.kind) << " class map n=" << p.n << " classes " << p.classes << (p.masked ? " masked" : "");
+}
 
 class ImageClassMapTest : public ::testing::TestWithParam<ClassMapCase> {};
 
@@ -763,26 +783,26 @@ TEST_P(ImageClassMapKnownTest, CountsAndColoursByHand) {
   EXPECT_TRUE(gcounts.guards_intact() && grgb.guards_intact());
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageAugmentTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageAugmentTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageAugmentTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageAugmentTest, ::testing::Values(BackendKind::cudnn));
-INSTANTIATE_TEST_SUITE_P(Sim, ImageResizeKnownTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageResizeKnownTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageResizeKnownTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageResizeKnownTest, ::testing::Values(BackendKind::cudnn));
-INSTANTIATE_TEST_SUITE_P(Sim, ImageWindowsKnownTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageWindowsKnownTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageWindowsKnownTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageWindowsKnownTest, ::testing::Values(BackendKind::cudnn));
-INSTANTIATE_TEST_SUITE_P(Sim, ImageFlatKnownTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageFlatKnownTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageFlatKnownTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageFlatKnownTest, ::testing::Values(BackendKind::cudnn));
-INSTANTIATE_TEST_SUITE_P(Sim, ImageClassMapKnownTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageClassMapKnownTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageClassMapKnownTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageClassMapKnownTest, ::testing::Values(BackendKind::cudnn));
+INSTANTIATE_TEST_SUITE_P(Sim, ImageAugmentTest, ::testing::Values(BackendKind::sim), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cpu, ImageAugmentTest, ::testing::Values(BackendKind::cpu), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cuda, ImageAugmentTest, ::testing::Values(BackendKind::cuda), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cudnn, ImageAugmentTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Sim, ImageResizeKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cpu, ImageResizeKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cuda, ImageResizeKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cudnn, ImageResizeKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Sim, ImageWindowsKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cpu, ImageWindowsKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cuda, ImageWindowsKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cudnn, ImageWindowsKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Sim, ImageFlatKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cpu, ImageFlatKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cuda, ImageFlatKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cudnn, ImageFlatKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Sim, ImageClassMapKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cpu, ImageClassMapKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cuda, ImageClassMapKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
+INSTANTIATE_TEST_SUITE_P(Cudnn, ImageClassMapKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
 
 // ---- host-only facts of the contract ----------------------------------------------------------
 

@@ -299,7 +299,8 @@ TEST(CpuCheckpoint, EveryBitFlipInASmallFileIsCaught) {
   const std::vector<std::uint8_t> good = lc::serialize_checkpoint(c);
   ASSERT_NO_THROW(lc::parse_checkpoint(good.data(), good.size(), "tiny"));
   for (std::size_t off = 0; off < good.size(); ++off) {
-    for (int bit : {0, 7}) {
+    {
+      const int bit = int(off % 8);  // every byte once, every bit position in turn
       std::vector<std::uint8_t> bad = good;
       bad[off] ^= std::uint8_t(1u << bit);
       std::string msg = error_of([&] { lc::parse_checkpoint(bad.data(), bad.size(), "tiny"); });

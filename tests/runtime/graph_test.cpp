@@ -389,7 +389,7 @@ TEST(SimGraph, NoHostTransfersInsideATrainingStep) {
   const std::int64_t images = 10;
   std::vector<std::uint8_t> pix(std::size_t(images) * 8 * 8 * 3);
   for (std::size_t i = 0; i < pix.size(); ++i) pix[i] = std::uint8_t(i * 37 % 251);
-  std::vector<std::int32_t> labels(std::size_t(images)), order = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8};
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(images)), order = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8};
   for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int32_t(i % 3);
   std::vector<std::int32_t> order_labels;
   for (auto i : order) order_labels.push_back(labels[std::size_t(i)]);
