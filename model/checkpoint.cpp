@@ -503,7 +503,7 @@ Checkpoint parse_checkpoint(const std::uint8_t* b, std::size_t size, const std::
   auto fail = [&](const std::string& what) { LC_FAIL("checkpoint ", origin, ": ", what); };
   // Magic first (a file shorter than the magic that starts like one is a truncated checkpoint).
   std::size_t m = size < 8 ? size : 8;
-  if (std::memcmp(b, kMagic, m) != 0) fail("bad magic: not a landcover checkpoint");
+  if (m > 0 && std::memcmp(b, kMagic, m) != 0) fail("bad magic: not a landcover checkpoint");
   if (size < 12)
     fail("truncated (expected at least " + std::to_string(kHeaderBytes) + " bytes, file has " +
          std::to_string(size) + ")");

@@ -409,6 +409,8 @@ Dataset load_dataset(const std::string& path, const DatasetOptions& opt) {
     std::vector<std::string> errors(n);
     std::vector<char> ok(n, 0);
     const std::size_t chunk = 512;
+    note("decoding " + std::to_string(n) + " images from " + ds.root +
+         (ds.cache_path.empty() ? std::string(" (no cache)") : " (cache: " + ds.cache_path + ")"));
     for (std::size_t start = 0; start < n; start += chunk) {
       const std::int64_t end = std::int64_t(std::min(n, start + chunk));
 #pragma omp parallel for schedule(dynamic, 8)

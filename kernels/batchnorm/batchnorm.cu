@@ -75,6 +75,7 @@ __global__ void __launch_bounds__(kBnThreads)
     s_sum0[warp][lane] = t0;
     s_sum1[warp][lane] = t1;
   }
+  __syncthreads();
   const int t = int(threadIdx.x);
   if (t < p.ct && int(blockIdx.y) * p.ct + t < c) {
     double u0 = 0.0, u1 = 0.0;

@@ -27,12 +27,13 @@ unsigned grid_for(std::int64_t work, int threads, std::int64_t cap) {
 // drawn once per thread and image. Reads go through L1 (an image is 12 KiB); writes coalesce.
 __global__ void gather_batch_kernel(GatherBatchArgs a, const std::uint8_t* __restrict__ dataset,
                                     const std::int32_t* __restrict__ indices, float* __restrict__ out, float nan) {
-  const std::int64_t W = a.width, C = a.channels, per_image = std::int64_t(a.height) * W * C;
-  const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
+  // One image has < 2^31 elements (checked): 32-bit index arithmetic inside it, 64-bit across images.
+  const int W = a.width, C = a.channels, per_image = a.height * W * C;
+  const int stride = int(blockDim.x * gridDim.x);
   for (std::int64_t b = blockIdx.y; b < a.batch; b += gridDim.y) {
     const std::int64_t idx = indices[b];
-    float* dst = out + b * per_image;
-    std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    float* dst = out + b * std::int64_t(per_image);
+    int e = int(blockIdx.x * blockDim.x + threadIdx.x);
     if (idx < 0 || idx >= a.num_images) {
       for (; e < per_image; e += stride) dst[e] = nan;
       continue;
@@ -40,7 +41,7 @@ __global__ void gather_batch_kernel(GatherBatchArgs a, const std::uint8_t* __res
     const std::uint8_t* img = dataset + idx * per_image;
     const AugmentChoice choice = augment_choice(a.augment, a.seed, a.step, std::uint32_t(b));
     for (; e < per_image; e += stride) {
-      const std::int64_t c = e % C, pix = e / C, y = pix / W, x = pix % W;
+      const int pix = e / C, c = e - pix * C, y = pix / W, x = pix - y * W;
       std::int64_t sy, sx;
       augment_source(choice, y, x, W, sy, sx);
       dst[e] = to_unit(img[(sy * W + sx) * C + c]);
@@ -84,11 +85,16 @@ __global__ void resize_kernel_v1_thread_per_pixel(ResizeArgs a, ResizeAxis ay, R
       std::int64_t row[4] = {0, 0, 0, 0};
       for (std::int64_t x = sx.first; x <= sx.last; ++x) {
         const std::int64_t wx = resize_weight(ax, sx, ox, x);
-        for (std::int64_t c = 0; c < C; ++c) row[c] += wx * src[x * C + c];
+#pragma unroll
+        for (int c = 0; c < 4; ++c)  // constant indices keep the sums in registers
+          if (c < C) row[c] += wx * src[x * C + c];
       }
-      for (std::int64_t c = 0; c < C; ++c) sum[c] += wy * row[c];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sum[c] += wy * row[c];
     }
-    for (std::int64_t c = 0; c < C; ++c) resize_store(out + p * C + c, sum[c], D);
+#pragma unroll
+    for (int c = 0; c < 4; ++c)
+      if (c < C) resize_store(out + p * C + c, sum[c], D);
   }
 }
 
@@ -112,8 +118,11 @@ __global__ void __launch_bounds__(kResizeBlock)
       const std::int64_t y = sy.first + f / nc, x = sx.first + f % nc;
       const std::int64_t w = resize_weight(ay, sy, oy, y) * resize_weight(ax, sx, ox, x);
       const std::uint8_t* src = in + (y * a.in_w + x) * C;
-      for (std::int64_t c = 0; c < C; ++c) sum[c] += w * src[c];
+#pragma unroll
+      for (int c = 0; c < 4; ++c)
+        if (c < C) sum[c] += w * src[c];
     }
+#pragma unroll
     for (int c = 0; c < 4; ++c) partial[c][t] = sum[c];
     __syncthreads();
     for (int half = kResizeBlock / 2; half > 0; half /= 2) {
@@ -159,12 +168,13 @@ void resize_to_float(const ResizeArgs& a, const std::uint8_t* in, float* out, st
 // L1/L2. Writes are fully coalesced (consecutive threads, consecutive floats).
 __global__ void extract_windows_kernel_v1_direct(WindowArgs a, const std::uint8_t* __restrict__ tile,
                                                  float* __restrict__ out) {
-  const std::int64_t K = a.window, C = a.channels, per_window = K * K * C, half = K / 2;
+  // A window has < 2^31 elements (checked): 32-bit arithmetic inside it, 64-bit across windows.
+  const int K = a.window, C = a.channels, KC = K * C, per_window = K * KC, half = K / 2;
   const std::int64_t mw = window_map_w(a), total = a.count * per_window;
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
   for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
-    const std::int64_t n = a.first + e / per_window, q = e % per_window;
-    const std::int64_t r = q / (K * C), s = (q / C) % K, c = q % C;
+    const std::int64_t w = e / per_window, n = a.first + w;
+    const int q = int(e - w * per_window), r = q / KC, rest = q - r * KC, s = rest / C, c = rest - s * C;
     const std::int64_t cy = window_centre(n / mw, a.stride, a.image_h), cx = window_centre(n % mw, a.stride, a.image_w);
     const std::int64_t y = reflect101(cy - half + r, a.image_h) - a.tile_y0;
     const std::int64_t x = reflect101(cx - half + s, a.image_w) - a.tile_x0;
@@ -202,12 +212,20 @@ __global__ void extract_windows_kernel_v2_smem(WindowArgs a, std::int64_t group,
       region[rr * row_bytes + cc * C + ch] = tile[(y * a.tile_w + x) * C + ch];
     }
     __syncthreads();
+    const int KC = int(K * C), step = int(blockDim.x), step_rows = step / KC, step_rest = step - step_rows * KC;
     for (std::int64_t j = j0; j <= j1; ++j) {
-      const std::int64_t col0 = (window_centre(j, a.stride, a.image_w) - half - rx0) * C;
+      const int col0 = int((window_centre(j, a.stride, a.image_w) - half - rx0) * C);
       float* dst = out + (i * mw + j - a.first) * per_window;
-      for (std::int64_t e = threadIdx.x; e < per_window; e += blockDim.x) {
-        const std::int64_t r = e / (K * C), rest = e % (K * C);
-        dst[e] = to_unit(region[r * row_bytes + col0 + rest]);
+      // Element e = r * KC + rest of the window, advanced without dividing: e += blockDim.x.
+      int r = int(threadIdx.x) / KC, rest = int(threadIdx.x) - r * KC;
+      for (int e = int(threadIdx.x); e < int(per_window); e += step) {
+        dst[e] = to_unit(region[r * int(row_bytes) + col0 + rest]);
+        r += step_rows;
+        rest += step_rest;
+        if (rest >= KC) {
+          rest -= KC;
+          ++r;
+        }
       }
     }
     __syncthreads();  // the region is reloaded for the next group
@@ -289,10 +307,9 @@ __global__ void class_map_kernel(ClassMapArgs a, const std::int32_t* __restrict_
     const bool known = !nodata && k >= 0 && k < a.classes;
     if (counts) atomicAdd(&hist[known ? k : (nodata ? a.classes : a.classes + 1)], 1u);
     if (rgb) {
-      const std::uint8_t* colour = known ? palette + k * 3 : a.nodata_rgb;
-      rgb[p * 3 + 0] = colour[0];
-      rgb[p * 3 + 1] = colour[1];
-      rgb[p * 3 + 2] = colour[2];
+      rgb[p * 3 + 0] = known ? palette[k * 3 + 0] : a.nodata_rgb[0];
+      rgb[p * 3 + 1] = known ? palette[k * 3 + 1] : a.nodata_rgb[1];
+      rgb[p * 3 + 2] = known ? palette[k * 3 + 2] : a.nodata_rgb[2];
     }
   }
   __syncthreads();

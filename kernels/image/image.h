@@ -101,7 +101,7 @@ enum class Augment : std::int32_t { none = 0, flip = 1, flip_rot90 = 2 };
 struct GatherBatchArgs {
   std::int64_t num_images = 0;  // images in the data set
   std::int32_t batch = 0;       // images to gather
-  std::int32_t height = 64, width = 64, channels = 3;
+  std::int32_t height = 64, width = 64, channels = 3;  // one image: fewer than 2^31 elements
   Augment augment = Augment::none;
   std::uint64_t seed = 0;  // augmentation seed (run seed)
   std::uint64_t step = 0;  // global training step: one fresh draw per (seed, step, batch position)
@@ -212,7 +212,7 @@ struct WindowArgs {
   // tile_h == 0 and tile_w == 0: the whole image.
   std::int64_t tile_y0 = 0, tile_x0 = 0, tile_h = 0, tile_w = 0;
   std::int32_t stride = 1;   // S >= 1
-  std::int32_t window = 64;  // K >= 1
+  std::int32_t window = 64;  // K, 1..4096
   std::int64_t first = 0;    // first window (row-major map index)
   std::int64_t count = 0;    // windows to write
   std::int32_t version = 0;  // CUDA kernel: 0 auto, 1 direct, 2 shared-memory region

@@ -18,6 +18,8 @@ void check_gather_batch_args(const GatherBatchArgs& a) {
            a.width, "x", a.channels);
   LC_CHECK(a.augment == Augment::none || a.augment == Augment::flip || a.augment == Augment::flip_rot90,
            "gather_batch: unknown augmentation mode ", int(a.augment));
+  LC_CHECK(std::int64_t(a.height) * a.width * a.channels < (std::int64_t(1) << 31),
+           "gather_batch: an image of ", a.height, "x", a.width, "x", a.channels, " has 2^31 elements or more");
   LC_CHECK(a.augment != Augment::flip_rot90 || a.height == a.width,
            "gather_batch: flip+rot90 needs square images, got ", a.height, "x", a.width);
 }
@@ -36,7 +38,8 @@ WindowArgs checked_window_args(const WindowArgs& in) {
   WindowArgs a = in;
   LC_CHECK(a.image_h >= 1 && a.image_w >= 1, "extract_windows: bad image size ", a.image_h, "x", a.image_w);
   LC_CHECK(a.channels >= 1 && a.channels <= 4, "extract_windows: channels must be 1..4, got ", a.channels);
-  LC_CHECK(a.stride >= 1 && a.window >= 1, "extract_windows: bad stride ", a.stride, " or window ", a.window);
+  LC_CHECK(a.stride >= 1 && a.window >= 1 && a.window <= 4096, "extract_windows: bad stride ", a.stride,
+           " or window ", a.window, " (1..4096)");
   LC_CHECK(a.version >= 0 && a.version <= 2, "extract_windows: unknown kernel version ", a.version);
   const std::int64_t windows = window_map_h(a) * window_map_w(a);
   LC_CHECK(a.first >= 0 && a.count >= 0 && a.first + a.count <= windows, "extract_windows: windows [", a.first,

@@ -35,7 +35,7 @@ __device__ __forceinline__ RowStats row_stats(const float* row, int classes, int
   for (int d = 16; d > 0; d >>= 1) {
     const float omx = __shfl_xor_sync(kFull, mx, d);
     const int oarg = __shfl_xor_sync(kFull, arg, d);
-    if (oarg >= 0 && (arg < 0 || omx > mx || (omx == mx && oarg > arg))) { mx = omx; arg = oarg; }
+    if (oarg >= 0 && (arg < 0 || omx > mx || (omx == mx && oarg < arg))) { mx = omx; arg = oarg; }
   }
   float s = 0.f;
   for (int j = lane; j < classes; j += 32) s += expf(row[j] - mx);
@@ -93,7 +93,7 @@ __global__ void softmax_ce_kernel(std::int64_t n, int classes, const float* logi
     }
     if (loss) *loss = float(s / double(n));
     if (totals) {
-      totals->loss_sum = s;
+      totals->loss_sum += s;
       totals->samples += n;
       totals->correct += c;
       totals->invalid_labels += bad;

@@ -3,6 +3,7 @@
 // form with Keras' epsilon-hat placement); the device step counter; determinism; guard regions.
 #include <cmath>
 #include <cstring>
+#include <ostream>
 #include <string>
 
 #include "kernels/adam/adam.h"
@@ -91,6 +92,8 @@ struct AdamCase {
   BackendKind kind;
   std::int64_t n;
 };
+
+void PrintTo(const AdamCase& c, std::ostream* os) { *os << label_of(c.kind) << " n=" << c.n; }
 
 class AdamTest : public ::testing::TestWithParam<AdamCase> {};
 

@@ -67,6 +67,9 @@ struct BnCase {
   BackendKind kind;
   int n, h, w, c;
 };
+void PrintTo(const BnCase& p, std::ostream* os) {
+  *os << label_of(p.kind) << " " << p.n << "x" << p.h << "x" << p.w << "x" << p.c;
+}
 
 std::string case_name(const ::testing::TestParamInfo<BnCase>& info) {
   const auto& p = info.param;

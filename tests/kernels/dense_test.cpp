@@ -4,6 +4,7 @@
 // differences.
 #include <cmath>
 #include <cstring>
+#include <ostream>
 #include <string>
 
 #include "kernels/dense/dense.h"
@@ -69,6 +70,8 @@ std::string describe(const DenseCase& c) {
   return "n=" + std::to_string(c.n) + " in=" + std::to_string(c.in) + " out=" + std::to_string(c.out) +
          (c.elu ? " elu" : "") + (c.bias ? "" : " no-bias");
 }
+
+void PrintTo(const DenseCase& c, std::ostream* os) { *os << label_of(c.kind) << " " << describe(c); }
 
 class DenseTest : public ::testing::TestWithParam<DenseCase> {};
 

@@ -2,6 +2,7 @@
 // masks and outputs on every backend (forward and backward, in place, inference identity), the
 // step read from device memory, and backward consistent with forward.
 #include <cstring>
+#include <ostream>
 #include <string>
 
 #include "kernels/dropout/dropout.h"
@@ -107,6 +108,10 @@ struct DropoutCase {
   std::int64_t n;
   float rate;
 };
+
+void PrintTo(const DropoutCase& c, std::ostream* os) {
+  *os << label_of(c.kind) << " n=" << c.n << " rate=" << c.rate;
+}
 
 class DropoutTest : public ::testing::TestWithParam<DropoutCase> {};
 

@@ -75,6 +75,9 @@ struct PoolCase {
   BackendKind kind;
   int n, h, w, c;
 };
+void PrintTo(const PoolCase& p, std::ostream* os) {
+  *os << label_of(p.kind) << " " << p.n << "x" << p.h << "x" << p.w << "x" << p.c;
+}
 
 std::string case_name(const ::testing::TestParamInfo<PoolCase>& info) {
   const auto& p = info.param;
@@ -233,6 +236,7 @@ struct WindowCase {
   BackendKind kind;
   int channels;  // 12: the float4 path; 13: the scalar path
 };
+void PrintTo(const WindowCase& p, std::ostream* os) { *os << label_of(p.kind) << " c=" << p.channels; }
 
 class MaxPoolWindowsTest : public ::testing::TestWithParam<WindowCase> {};
 

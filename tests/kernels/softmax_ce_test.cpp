@@ -2,6 +2,7 @@
 // device totals accumulated over several calls, in-place dlogits), the inference softmax, label
 // out of range, ties, huge logits, and the reference's gradient against finite differences.
 #include <cmath>
+#include <ostream>
 #include <string>
 
 #include "kernels/softmax_ce/softmax_ce.h"
@@ -42,6 +43,10 @@ struct CeCase {
   std::int64_t n;
   int classes;
 };
+
+void PrintTo(const CeCase& c, std::ostream* os) {
+  *os << label_of(c.kind) << " n=" << c.n << " classes=" << c.classes;
+}
 
 class SoftmaxCeTest : public ::testing::TestWithParam<CeCase> {};
 

@@ -121,10 +121,13 @@ TEST(CpuGraph, InitialisationFollowsGlorotAndKerasDefaults) {
 
 // The derived backward (every layer type wired together) against central differences of the
 // loss, on cpu, with lr 0 and the same dropout masks for every evaluation.
-// Tolerance: the loss is a float32 mean of ~1 values, so each evaluation carries ~1e-6 of
-// rounding error; with h = 2e-3 that is ~5e-4 in the quotient, plus the h^2 truncation term
-// (~1e-5 here) and the odd max-pool/ELU kink crossing: |fd - g| <= 2e-3 + 5% |g|, and at most
-// 2 of the sampled entries may miss (kinks), none by a wrong sign on a large gradient.
+// Tolerance: the loss is a float32 mean of O(1) values, so each evaluation carries ~2e-7 of
+// rounding error, ~4e-4 in the quotient with h = 5e-4. The loss is only piecewise smooth
+// (max-pool winners switch, batch norm over 4 images curves strongly), so the central difference
+// converges like O(h) near kinks: measured, the first layers' entries move ~5% between h = 4e-3
+// and h = 2.5e-4 toward the backward value, while a kink-free variant (no pooling) agrees to 1e-4.
+// Hence |fd - g| <= 1e-3 + 3% |g|, at most 3 of the ~70 sampled entries may miss, and never with
+// the wrong sign on a gradient above 1e-2.
 TEST(CpuGraph, BackwardMatchesFiniteDifferences) {
   Backend be(BackendKind::cpu);
   NetworkOptions o;
@@ -145,7 +148,7 @@ TEST(CpuGraph, BackwardMatchesFiniteDifferences) {
     std::vector<float> p = net.read(v.name);
     // Up to 6 entries per tensor, spread over it.
     for (std::int64_t j = 0; j < v.numel; j += std::max<std::int64_t>(1, v.numel / 6)) {
-      const float h = 2e-3f, keep = p[std::size_t(j)];
+      const float h = 5e-4f, keep = p[std::size_t(j)];
       p[std::size_t(j)] = keep + h;
       net.write(v.name, p);
       const double up = loss_at(net, b);
@@ -156,7 +159,7 @@ TEST(CpuGraph, BackwardMatchesFiniteDifferences) {
       net.write(v.name, p);
       const double fd = (up - down) / (2.0 * h), an = g[std::size_t(j)];
       ++checked;
-      if (std::fabs(fd - an) > 2e-3 + 0.05 * std::fabs(an)) {
+      if (std::fabs(fd - an) > 1e-3 + 0.03 * std::fabs(an)) {
         ++missed;
         std::printf("  %s[%lld]: finite difference %.6g, backward %.6g\n", v.name.c_str(), (long long)j, fd, an);
         EXPECT_FALSE(std::fabs(an) > 1e-2 && fd * an < 0) << v.name << "[" << j << "]: wrong sign";
@@ -164,7 +167,7 @@ TEST(CpuGraph, BackwardMatchesFiniteDifferences) {
     }
   }
   EXPECT_GT(checked, 50);
-  EXPECT_LE(missed, 2);
+  EXPECT_LE(missed, 3);
 }
 
 // Forward semantics against formulas written here in double: [batchnorm, flatten, dense].
