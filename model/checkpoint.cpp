@@ -141,10 +141,14 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) LC_FAIL(path, ": cannot read: ", std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
-    LC_FAIL(path, ": cannot read: ", S_ISDIR(st.st_mode) ? "is a directory" : std::strerror(err));
+    LC_FAIL(path, ": cannot read: ", std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    LC_FAIL(path, ": cannot read: ", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
   }
   std::vector<std::uint8_t> bytes;
   bytes.reserve(std::size_t(st.st_size));

@@ -144,9 +144,13 @@ __global__ void conv2d_bwd_weights_kernel_v1_direct(ConvGeom g, const float* __r
 // (cin % 4 == 0 and 16-byte aligned x, wt), else scalar loads.
 
 constexpr int kBK = 16;
+// The tiled kernels declare __launch_bounds__(threads, 2): with the thread count alone, ptxas
+// (CUDA 13) settled on 64 registers and spilled a few bytes in some variants; asking for 2
+// blocks per SM (at most 128 registers at 256 threads) gives it room, and none spills
+// (profiling/resource_table.sh checks).
 
 template <int BM, int BN, int TM, int TN, bool kVec>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
     conv2d_fwd_kernel_v2_implicit_gemm(ConvGeom g, const float* __restrict__ x, const float* __restrict__ wt,
                                        const float* __restrict__ b, float* __restrict__ y, int elu, int vec_out) {
   constexpr int NTX = BN / TN, NTY = BM / TM, NT = NTX * NTY;
@@ -332,7 +336,7 @@ constexpr int kColOnes = 1 << 29;     // col_du value of the ones column (db)
 constexpr int kColNone = -(1 << 29);  // col_du value of columns past kd: every tap check fails
 
 template <int BMo, int BNo, int TM, int TN, bool kVec>
-__global__ void __launch_bounds__((BMo / TM) * (BNo / TN))
+__global__ void __launch_bounds__((BMo / TM) * (BNo / TN), 2)
     conv2d_bwd_weights_kernel_v2_split_k(ConvGeom g, int chunk, const float* __restrict__ x,
                                          const float* __restrict__ dz, float* __restrict__ partial) {
   constexpr int NTX = BNo / TN, NTY = BMo / TM, NT = NTX * NTY;
@@ -520,7 +524,7 @@ __global__ void conv2d_bwd_weights_reduce_kernel(int cout, int kd, int splits, c
 constexpr int kV3TH = 16, kV3TW = 32, kV3Threads = 256;
 
 template <int KT>
-__global__ void __launch_bounds__(kV3Threads)
+__global__ void __launch_bounds__(kV3Threads, 2)
     conv2d_fwd_kernel_v3_small_channel(ConvGeom g, int cc, int tiles_w, int tiles_h, int kchunks,
                                        const float* __restrict__ x, const float* __restrict__ wt,
                                        const float* __restrict__ b, float* __restrict__ y, int elu, int vec_out) {

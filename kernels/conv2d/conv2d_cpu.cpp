@@ -1,16 +1,21 @@
 // 2-D convolution on the host for the cpu backend (contract: conv2d.h), the path that trains the
-// model without a GPU. im2col + OpenBLAS SGEMM on blocks of rows (pixels), OpenMP over the
-// blocks, OpenBLAS single-threaded inside the parallel region (its own threads would fight
-// OpenMP's for the same cores):
-//   forward        col[rows][r*s*c] = im2col(x); y[rows][k] = col . wt^T; then bias and ELU
-//   backward data  per image: col[rows][r*s*c] = dz[rows][k] . wt; dx += col2im(col) (a fixed
-//                  order scatter within the image, so images run in parallel without races)
+// model without a GPU. OpenMP over blocks of rows (output pixels); OpenBLAS single-threaded
+// inside the parallel region (its own threads would fight OpenMP's for the same cores).
+// GEMM path (every shape):
+//   forward        col[rows][r*s*c] = im2col(x); y[rows][k] = b + col . wt^T; then ELU
+//   backward data  c >= 8: dx = the forward convolution of dz with the flipped, transposed
+//                  filter (a gather: no scatter, no zeroing pass); c < 8: per image,
+//                  col = dz . wt, dx = col2im(col) (a fixed-order scatter within the image)
 //   backward wts   per thread: dw_t = sum over its row blocks of dz^T . im2col(x), db_t = the
 //                  column sums of dz; then dw = dw_0 + dw_1 + ... in thread order
-// Workspace: one slice per thread (column block, dw and db partials), see conv2d.h. The row
-// blocks and their assignment depend only on the shape and the thread count P, so results are
-// bitwise reproducible for a fixed P. 1x1 filters skip im2col (x rows are the columns).
-// Depends on: conv2d.h, OpenBLAS (cblas.h, openblas_set_num_threads), OpenMP.
+// Direct path (the first layer: c <= 4, k = 8, 16, 24 or 32, on CPUs with AVX2 and FMA): the
+// GEMM shape (n = k = 16, kd = 75) spends more time in im2col/col2im than in the GEMM, so all
+// three passes loop over pixels and taps directly with k vectorized in 8-float AVX registers,
+// on the filter transposed to [tap][c][k] (dx gathers; dw accumulates per thread).
+// Workspace: [transposed filter] + one slice per thread (column block, dw and db partials), see
+// conv2d.h. The row blocks and their assignment depend only on the shape and the thread count
+// P, so results are bitwise reproducible for a fixed P. 1x1 filters skip im2col.
+// Depends on: conv2d.h, OpenBLAS (cblas.h, openblas_set_num_threads), OpenMP, <immintrin.h>.
 #include <cblas.h>
 #include <omp.h>
 
@@ -19,8 +24,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LC_CONV_X86 1
+#else
+#define LC_CONV_X86 0
 #endif
 
 #include "kernels/conv2d/conv2d.h"
@@ -57,12 +65,25 @@ Geo data_geo(const Geo& g) {
   return d;
 }
 
+// The direct path: few input channels, k a multiple of 8 up to 32, AVX2 + FMA at run time.
+bool cpu_has_avx2_fma() {
+#if LC_CONV_X86
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+#else
+  return false;
+#endif
+}
+bool direct_path(const Geo& g) { return g.c <= 4 && g.k % 8 == 0 && g.k <= 32 && cpu_has_avx2_fma(); }
+
 std::size_t round16(std::size_t f) { return (f + 15) / 16 * 16; }
 
-// Workspace = [flipped, transposed filter (gather dx only)] [slice 0] [slice 1] ... with one
-// slice per thread: column block, dw partial, db partial; in floats, 64-byte multiples so that
-// slices never share a cache line.
-std::size_t shared_floats(const Geo& g) { return gather_dx(g) ? round16(std::size_t(g.k) * g.kd) : 0; }
+// Workspace = [transposed filter (gather dx and the direct path)] [slice 0] [slice 1] ... with
+// one slice per thread: column block, dw partial, db partial; in floats, 64-byte multiples so
+// that slices never share a cache line.
+std::size_t shared_floats(const Geo& g) {
+  return gather_dx(g) || direct_path(g) ? round16(std::size_t(g.k) * g.kd) : 0;
+}
 std::size_t col_floats(const Geo& g) {
   return std::max(std::size_t(cap_rows(g)) * g.kd, std::size_t(cap_rows(data_geo(g))) * std::size_t(data_geo(g).kd));
 }
@@ -111,7 +132,7 @@ Blocks row_blocks(const Geo& g, int P) {
 // layer), where a memcpy call per run costs more than the copy.
 inline void copy_run(float* dst, const float* src, int len) {
   int e = 0;
-#if defined(__SSE2__)
+#if LC_CONV_X86
   for (; e + 4 <= len; e += 4) _mm_storeu_ps(dst + e, _mm_loadu_ps(src + e));
 #endif
   for (; e < len; ++e) dst[e] = src[e];
@@ -195,6 +216,221 @@ void elu_inplace(float* y, long long n) {
 
 void check_version(const Conv2dArgs& a, const char* fn) { conv2d_check_args(a, fn); }
 
+// wtc[tap][ch][q] = wt[q][tap][ch] (tap = u * s + v): k contiguous, for the direct path.
+void transpose_filter(const Geo& g, const float* wt, float* wtc) {
+  const int taps = g.r * g.s;
+  for (int tap = 0; tap < taps; ++tap)
+    for (int ch = 0; ch < g.c; ++ch)
+      for (int q = 0; q < g.k; ++q)
+        wtc[(std::size_t(tap) * g.c + ch) * g.k + q] = wt[(std::size_t(q) * taps + tap) * g.c + ch];
+}
+
+#if LC_CONV_X86
+#define LC_AVX2 __attribute__((target("avx2,fma")))
+
+LC_AVX2 inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// Output pixels [m0, m1): y[m][q] = b[q] + sum over taps inside the image and channels. PX
+// pixels of one image row at a time (independent FMA chains, each filter vector loaded once for
+// all of them); a tap outside the image reads a row of zeros instead of branching.
+template <int C, int KV>
+LC_AVX2 void direct_forward(const Geo& g, const float* x, const float* wtc, const float* b, float* y, long long m0,
+                            long long m1) {
+  constexpr int K = 8 * KV, PX = KV <= 2 ? 4 : 2;
+  alignas(32) static const float zeros[4] = {0.f, 0.f, 0.f, 0.f};
+  int j = int(m0 % g.w), i = int((m0 / g.w) % g.h);
+  for (long long m = m0; m < m1;) {
+    const int np = (j + PX <= g.w && m + PX <= m1) ? PX : 1;
+    __m256 acc[PX][KV];
+#pragma GCC unroll 8
+    for (int p = 0; p < PX; ++p)
+#pragma GCC unroll 8
+      for (int q = 0; q < KV; ++q) acc[p][q] = b ? _mm256_loadu_ps(b + 8 * q) : _mm256_setzero_ps();
+    for (int u = 0; u < g.r; ++u) {
+      const int ii = i + u - g.ph;
+      if (ii < 0 || ii >= g.h) continue;
+      for (int v = 0; v < g.s; ++v) {
+        const float* xp[PX];
+#pragma GCC unroll 8
+        for (int p = 0; p < PX; ++p) {
+          const int jj = j + p + v - g.pw;
+          xp[p] = (p < np && jj >= 0 && jj < g.w) ? x + (m + p + (long long)(u - g.ph) * g.w + (v - g.pw)) * C : zeros;
+        }
+        const float* wp = wtc + (u * g.s + v) * C * K;
+#pragma GCC unroll 8
+        for (int ch = 0; ch < C; ++ch) {
+          __m256 wv[KV];
+#pragma GCC unroll 8
+          for (int q = 0; q < KV; ++q) wv[q] = _mm256_loadu_ps(wp + ch * K + 8 * q);
+#pragma GCC unroll 8
+          for (int p = 0; p < PX; ++p) {
+            const __m256 xv = _mm256_broadcast_ss(xp[p] + ch);
+#pragma GCC unroll 8
+            for (int q = 0; q < KV; ++q) acc[p][q] = _mm256_fmadd_ps(xv, wv[q], acc[p][q]);
+          }
+        }
+      }
+    }
+    for (int p = 0; p < np; ++p)
+#pragma GCC unroll 8
+      for (int q = 0; q < KV; ++q) _mm256_storeu_ps(y + (m + p) * K + 8 * q, acc[p][q]);
+    m += np;
+    j += np;
+    if (j == g.w) {
+      j = 0;
+      if (++i == g.h) i = 0;
+    }
+  }
+}
+
+// Input pixels [m0, m1): dx[m][ch] = sum over taps whose output pixel is inside, and q.
+template <int C, int KV>
+LC_AVX2 void direct_data(const Geo& g, const float* dz, const float* wtc, float* dx, long long m0, long long m1) {
+  constexpr int K = 8 * KV;
+  int j = int(m0 % g.w), i = int((m0 / g.w) % g.h);
+  for (long long m = m0; m < m1; ++m) {
+    __m256 acc[C][KV];
+    #pragma GCC unroll 8
+    for (int ch = 0; ch < C; ++ch)
+      #pragma GCC unroll 8
+      for (int q = 0; q < KV; ++q) acc[ch][q] = _mm256_setzero_ps();
+    for (int u = 0; u < g.r; ++u) {
+      const int oi = i - u + g.ph;
+      if (oi < 0 || oi >= g.h) continue;
+      for (int v = 0; v < g.s; ++v) {
+        const int oj = j - v + g.pw;
+        if (oj < 0 || oj >= g.w) continue;
+        const float* dp = dz + (m + (long long)(g.ph - u) * g.w + (g.pw - v)) * K;
+        const float* wp = wtc + (u * g.s + v) * C * K;
+        __m256 d[KV];
+        #pragma GCC unroll 8
+        for (int q = 0; q < KV; ++q) d[q] = _mm256_loadu_ps(dp + 8 * q);
+        #pragma GCC unroll 8
+        for (int ch = 0; ch < C; ++ch)
+          #pragma GCC unroll 8
+          for (int q = 0; q < KV; ++q)
+            acc[ch][q] = _mm256_fmadd_ps(d[q], _mm256_loadu_ps(wp + ch * K + 8 * q), acc[ch][q]);
+      }
+    }
+    #pragma GCC unroll 8
+    for (int ch = 0; ch < C; ++ch) {
+      __m256 t = acc[ch][0];
+      #pragma GCC unroll 8
+      for (int q = 1; q < KV; ++q) t = _mm256_add_ps(t, acc[ch][q]);
+      dx[m * C + ch] = hsum8(t);
+    }
+    if (++j == g.w) {
+      j = 0;
+      if (++i == g.h) i = 0;
+    }
+  }
+}
+
+// Pixels [m0, m1): pdwt[tap][ch][q] (+)= sum of dz[m][q] * x[m shifted by tap][ch] (first: =),
+// and pdb[q] (+)= sum of dz[m][q]; one pass over the pixels per tap, accumulators in registers.
+template <int C, int KV>
+LC_AVX2 void direct_weights(const Geo& g, const float* x, const float* dz, float* pdwt, float* pdb, long long m0,
+                            long long m1, bool first) {
+  constexpr int K = 8 * KV;
+  const int j0 = int(m0 % g.w), i0 = int((m0 / g.w) % g.h);
+  for (int u = 0; u < g.r; ++u)
+    for (int v = 0; v < g.s; ++v) {
+      const int du = u - g.ph, dv = v - g.pw;
+      __m256 acc[C][KV];
+      #pragma GCC unroll 8
+      for (int ch = 0; ch < C; ++ch)
+        #pragma GCC unroll 8
+        for (int q = 0; q < KV; ++q) acc[ch][q] = _mm256_setzero_ps();
+      int j = j0, i = i0;
+      for (long long m = m0; m < m1; ++m) {
+        const int ii = i + du, jj = j + dv;
+        if (ii >= 0 && ii < g.h && jj >= 0 && jj < g.w) {
+          const float* xp = x + (m + (long long)du * g.w + dv) * C;
+          __m256 d[KV];
+          #pragma GCC unroll 8
+          for (int q = 0; q < KV; ++q) d[q] = _mm256_loadu_ps(dz + m * K + 8 * q);
+          #pragma GCC unroll 8
+          for (int ch = 0; ch < C; ++ch) {
+            const __m256 xv = _mm256_broadcast_ss(xp + ch);
+            #pragma GCC unroll 8
+            for (int q = 0; q < KV; ++q) acc[ch][q] = _mm256_fmadd_ps(xv, d[q], acc[ch][q]);
+          }
+        }
+        if (++j == g.w) {
+          j = 0;
+          if (++i == g.h) i = 0;
+        }
+      }
+      float* out = pdwt + (u * g.s + v) * C * K;
+      #pragma GCC unroll 8
+      for (int ch = 0; ch < C; ++ch)
+        #pragma GCC unroll 8
+        for (int q = 0; q < KV; ++q) {
+          float* o = out + ch * K + 8 * q;
+          _mm256_storeu_ps(o, first ? acc[ch][q] : _mm256_add_ps(_mm256_loadu_ps(o), acc[ch][q]));
+        }
+    }
+  if (pdb) {
+    __m256 acc[KV];
+    #pragma GCC unroll 8
+    for (int q = 0; q < KV; ++q) acc[q] = _mm256_setzero_ps();
+    for (long long m = m0; m < m1; ++m)
+      #pragma GCC unroll 8
+      for (int q = 0; q < KV; ++q) acc[q] = _mm256_add_ps(acc[q], _mm256_loadu_ps(dz + m * K + 8 * q));
+    #pragma GCC unroll 8
+    for (int q = 0; q < KV; ++q)
+      _mm256_storeu_ps(pdb + 8 * q, first ? acc[q] : _mm256_add_ps(_mm256_loadu_ps(pdb + 8 * q), acc[q]));
+  }
+}
+
+// The instantiation for (c, k): c in 1..4, k in {8, 16, 24, 32}.
+template <template <int, int> class F, class... A>
+void dispatch_direct(const Geo& g, A&&... args) {
+  const int kv = g.k / 8;
+  switch (g.c * 8 + kv) {
+#define LC_CASE(C, KV) \
+  case C * 8 + KV: return F<C, KV>::run(g, std::forward<A>(args)...);
+    LC_CASE(1, 1) LC_CASE(1, 2) LC_CASE(1, 3) LC_CASE(1, 4)
+    LC_CASE(2, 1) LC_CASE(2, 2) LC_CASE(2, 3) LC_CASE(2, 4)
+    LC_CASE(3, 1) LC_CASE(3, 2) LC_CASE(3, 3) LC_CASE(3, 4)
+    LC_CASE(4, 1) LC_CASE(4, 2) LC_CASE(4, 3) LC_CASE(4, 4)
+#undef LC_CASE
+    default: LC_FAIL("conv2d (cpu): no direct kernel for c ", g.c, ", k ", g.k);
+  }
+}
+template <int C, int KV>
+struct DirectForward {
+  template <class... A>
+  static void run(const Geo& g, A... a) { direct_forward<C, KV>(g, a...); }
+};
+template <int C, int KV>
+struct DirectData {
+  template <class... A>
+  static void run(const Geo& g, A... a) { direct_data<C, KV>(g, a...); }
+};
+template <int C, int KV>
+struct DirectWeights {
+  template <class... A>
+  static void run(const Geo& g, A... a) { direct_weights<C, KV>(g, a...); }
+};
+#else
+template <template <int, int> class F, class... A>
+void dispatch_direct(const Geo&, A&&...) {
+  LC_FAIL("conv2d (cpu): the direct path needs x86-64");
+}
+template <int C, int KV>
+struct DirectForward {};
+template <int C, int KV>
+struct DirectData {};
+template <int C, int KV>
+struct DirectWeights {};
+#endif
+
 }  // namespace
 
 std::size_t conv2d_workspace_bytes(const Conv2dArgs& a) {
@@ -243,7 +479,18 @@ void conv2d_forward(const Conv2dArgs& a, const float* x, const float* wt, const 
   check_version(a, "conv2d_forward (cpu)");
   const Geo g = geo_of(a);
   const int P = plan_threads(g, ws, "conv2d_forward");
-  forward_rows(g, x, wt, b, y, a.fuse_elu, P, slice_base(g, ws), slice_floats(g));
+  if (!direct_path(g)) return forward_rows(g, x, wt, b, y, a.fuse_elu, P, slice_base(g, ws), slice_floats(g));
+  float* wtc = static_cast<float*>(ws.ptr);
+  transpose_filter(g, wt, wtc);
+  const Blocks bl = row_blocks(g, P);
+#pragma omp parallel num_threads(P)
+  for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads())
+    for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
+      const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
+      if (m0 >= m1) continue;
+      dispatch_direct<DirectForward>(g, x, static_cast<const float*>(wtc), b, y, m0, m1);
+      if (a.fuse_elu) elu_inplace(y + m0 * g.k, (m1 - m0) * g.k);
+    }
 }
 
 void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt, float* dx, Workspace ws,
@@ -254,6 +501,18 @@ void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt,
   const int P = plan_threads(g, ws, "conv2d_backward_data");
   const std::size_t slice = slice_floats(g);
   float* base = slice_base(g, ws);
+  if (direct_path(g)) {
+    float* wtc = static_cast<float*>(ws.ptr);
+    transpose_filter(g, wt, wtc);
+    const Blocks bl = row_blocks(g, P);
+#pragma omp parallel num_threads(P)
+    for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads())
+      for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
+        const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
+        if (m0 < m1) dispatch_direct<DirectData>(g, dz, static_cast<const float*>(wtc), dx, m0, m1);
+      }
+    return;
+  }
   if (gather_dx(g)) {
     // wt_t[ch][u'][v'][k] = wt[k][r-1-u'][s-1-v'][ch]; then dx = conv(dz, wt_t).
     float* wt_t = static_cast<float*>(ws.ptr);
@@ -295,7 +554,8 @@ void conv2d_backward_weights(const Conv2dArgs& a, const float* x, const float* d
   const std::size_t colf = col_floats(g);
   const std::size_t dwf = std::size_t(g.k) * g.kd;
   float* base = slice_base(g, ws);
-  const bool direct = g.r == 1 && g.s == 1;
+  const bool direct = direct_path(g);     // partials in [tap][c][k] order, else [k][tap][c]
+  const bool one_by_one = g.r == 1 && g.s == 1;
   BlasSingleThread single;
 #pragma omp parallel num_threads(P)
   {
@@ -308,9 +568,14 @@ void conv2d_backward_weights(const Conv2dArgs& a, const float* x, const float* d
         const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
         if (m0 >= m1) continue;
         const float* dzb = dz + m0 * g.k;
+        if (direct) {
+          dispatch_direct<DirectWeights>(g, x, dz, pdw, pdb, m0, m1, first);
+          first = false;
+          continue;
+        }
         if (dw) {
           const float* B = x + m0 * g.c;
-          if (!direct) {
+          if (!one_by_one) {
             im2col(g, x, m0, m1, col);
             B = col;
           }
@@ -334,8 +599,9 @@ void conv2d_backward_weights(const Conv2dArgs& a, const float* x, const float* d
     if (dw) {
 #pragma omp for schedule(static)
       for (long long e = 0; e < (long long)dwf; ++e) {
-        float acc = base[colf + e];
-        for (int t = 1; t < P; ++t) acc += base[std::size_t(t) * slice + colf + e];
+        const std::size_t src = direct ? std::size_t(e % g.kd) * g.k + std::size_t(e / g.kd) : std::size_t(e);
+        float acc = base[colf + src];
+        for (int t = 1; t < P; ++t) acc += base[std::size_t(t) * slice + colf + src];
         dw[e] = acc;
       }
     }

@@ -119,15 +119,17 @@ TEST(CpuGraph, InitialisationFollowsGlorotAndKerasDefaults) {
   EXPECT_EQ(a.optimizer_step(), 0);
 }
 
-// The derived backward (every layer type wired together) against central differences of the
+// The derived backward (every layer type wired together) against finite differences of the
 // loss, on cpu, with lr 0 and the same dropout masks for every evaluation.
-// Tolerance: the loss is a float32 mean of O(1) values, so each evaluation carries ~2e-7 of
-// rounding error, ~4e-4 in the quotient with h = 5e-4. The loss is only piecewise smooth
-// (max-pool winners switch, batch norm over 4 images curves strongly), so the central difference
-// converges like O(h) near kinks: measured, the first layers' entries move ~5% between h = 4e-3
-// and h = 2.5e-4 toward the backward value, while a kink-free variant (no pooling) agrees to 1e-4.
-// Hence |fd - g| <= 1e-3 + 3% |g|, at most 3 of the ~70 sampled entries may miss, and never with
-// the wrong sign on a gradient above 1e-2.
+// The loss is only piecewise smooth: a max-pool window whose two largest inputs are nearly tied
+// switches winner inside [p - h, p + h], and there the backward value (the tie-breaking side) is
+// one of the one-sided slopes, not the central one (measured: with one input seed a weight's
+// slope jumps from -0.109 to -0.206 about 1e-4 left of the initial value; the backward gives
+// -0.209, the right slope; without max-pool the central difference agrees to 1e-4). So an entry
+// passes when the central, left or right difference agrees.
+// Tolerance: each float32 loss carries ~2e-7 of rounding, ~4e-4 in a one-sided quotient with
+// h = 5e-4, plus the O(h) one-sided truncation (curvature x h / 2 <= 1e-3 here):
+// |fd - g| <= 2e-3 + 3% |g|; at most 1 of the ~70 sampled entries may still miss.
 TEST(CpuGraph, BackwardMatchesFiniteDifferences) {
   Backend be(BackendKind::cpu);
   NetworkOptions o;
@@ -140,8 +142,8 @@ TEST(CpuGraph, BackwardMatchesFiniteDifferences) {
   net.write("L03.batchnorm.gamma", random_floats(4, 11, 0.5f, 1.5f));
   net.write("L03.batchnorm.beta", random_floats(4, 12, -0.5f, 0.5f));
   const Batch b = make_batch(net, 5);
-  loss_at(net, b);
-  int checked = 0, missed = 0;
+  const double mid = loss_at(net, b);
+  int checked = 0, missed = 0, central_ok = 0;
   for (const ParamView& v : net.params()) {
     if (!v.trainable) continue;
     const std::vector<float> g = net.read_grad(v.name);
@@ -157,17 +159,22 @@ TEST(CpuGraph, BackwardMatchesFiniteDifferences) {
       const double down = loss_at(net, b);
       p[std::size_t(j)] = keep;
       net.write(v.name, p);
-      const double fd = (up - down) / (2.0 * h), an = g[std::size_t(j)];
+      const double an = g[std::size_t(j)], tol = 2e-3 + 0.03 * std::fabs(an);
+      const double central = (up - down) / (2.0 * h), right = (up - mid) / h, left = (mid - down) / h;
       ++checked;
-      if (std::fabs(fd - an) > 1e-3 + 0.03 * std::fabs(an)) {
+      central_ok += std::fabs(central - an) <= tol;
+      if (std::fabs(central - an) > tol && std::fabs(right - an) > tol && std::fabs(left - an) > tol) {
         ++missed;
-        std::printf("  %s[%lld]: finite difference %.6g, backward %.6g\n", v.name.c_str(), (long long)j, fd, an);
-        EXPECT_FALSE(std::fabs(an) > 1e-2 && fd * an < 0) << v.name << "[" << j << "]: wrong sign";
+        std::printf("  %s[%lld]: backward %.6g, differences central %.6g left %.6g right %.6g\n", v.name.c_str(),
+                    (long long)j, an, central, left, right);
       }
     }
   }
   EXPECT_GT(checked, 50);
-  EXPECT_LE(missed, 3);
+  EXPECT_GT(central_ok, checked * 3 / 4) << "most entries are away from kinks";
+  EXPECT_LE(missed, 1);
+  // The loss itself must not have moved (lr 0): the same value as the first evaluation.
+  EXPECT_EQ(loss_at(net, b), mid);
 }
 
 // Forward semantics against formulas written here in double: [batchnorm, flatten, dense].
