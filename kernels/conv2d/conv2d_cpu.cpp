@@ -235,17 +235,18 @@ LC_AVX2 inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Output pixels [m0, m1): y[m][q] = b[q] + sum over taps inside the image and channels. PX
-// pixels of one image row at a time (independent FMA chains, each filter vector loaded once for
-// all of them); a tap outside the image reads a row of zeros instead of branching.
+// Output pixels [m0, m1): y[m][q] = b[q] + sum over taps inside the image and channels. In the
+// columns whose taps all stay inside the row (pw <= j < w - pw), PX pixels at a time
+// (independent FMA chains; each filter vector loaded once for all of them); the border columns
+// one at a time, skipping the taps outside.
 template <int C, int KV>
 LC_AVX2 void direct_forward(const Geo& g, const float* x, const float* wtc, const float* b, float* y, long long m0,
                             long long m1) {
   constexpr int K = 8 * KV, PX = KV <= 2 ? 4 : 2;
-  alignas(32) static const float zeros[4] = {0.f, 0.f, 0.f, 0.f};
   int j = int(m0 % g.w), i = int((m0 / g.w) % g.h);
   for (long long m = m0; m < m1;) {
-    const int np = (j + PX <= g.w && m + PX <= m1) ? PX : 1;
+    const bool group = j >= g.pw && j + PX <= g.w - g.pw && m + PX <= m1;
+    const int np = group ? PX : 1;
     __m256 acc[PX][KV];
 #pragma GCC unroll 8
     for (int p = 0; p < PX; ++p)
@@ -254,24 +255,35 @@ LC_AVX2 void direct_forward(const Geo& g, const float* x, const float* wtc, cons
     for (int u = 0; u < g.r; ++u) {
       const int ii = i + u - g.ph;
       if (ii < 0 || ii >= g.h) continue;
-      for (int v = 0; v < g.s; ++v) {
-        const float* xp[PX];
+      const float* xrow = x + (m + (long long)(u - g.ph) * g.w - g.pw) * C;  // tap v = 0 of pixel m
+      const float* wrow = wtc + u * g.s * C * K;
+      if (group) {
+        for (int v = 0; v < g.s; ++v) {
+          const float* xp = xrow + v * C;
+          const float* wp = wrow + v * C * K;
 #pragma GCC unroll 8
-        for (int p = 0; p < PX; ++p) {
-          const int jj = j + p + v - g.pw;
-          xp[p] = (p < np && jj >= 0 && jj < g.w) ? x + (m + p + (long long)(u - g.ph) * g.w + (v - g.pw)) * C : zeros;
+          for (int ch = 0; ch < C; ++ch) {
+            __m256 wv[KV];
+#pragma GCC unroll 8
+            for (int q = 0; q < KV; ++q) wv[q] = _mm256_loadu_ps(wp + ch * K + 8 * q);
+#pragma GCC unroll 8
+            for (int p = 0; p < PX; ++p) {
+              const __m256 xv = _mm256_broadcast_ss(xp + p * C + ch);
+#pragma GCC unroll 8
+              for (int q = 0; q < KV; ++q) acc[p][q] = _mm256_fmadd_ps(xv, wv[q], acc[p][q]);
+            }
+          }
         }
-        const float* wp = wtc + (u * g.s + v) * C * K;
+      } else {
+        const int va = std::max(0, g.pw - j), vb = std::min(g.s, g.w - j + g.pw);
+        for (int v = va; v < vb; ++v) {
+          const float* xp = xrow + v * C;
+          const float* wp = wrow + v * C * K;
 #pragma GCC unroll 8
-        for (int ch = 0; ch < C; ++ch) {
-          __m256 wv[KV];
+          for (int ch = 0; ch < C; ++ch) {
+            const __m256 xv = _mm256_broadcast_ss(xp + ch);
 #pragma GCC unroll 8
-          for (int q = 0; q < KV; ++q) wv[q] = _mm256_loadu_ps(wp + ch * K + 8 * q);
-#pragma GCC unroll 8
-          for (int p = 0; p < PX; ++p) {
-            const __m256 xv = _mm256_broadcast_ss(xp[p] + ch);
-#pragma GCC unroll 8
-            for (int q = 0; q < KV; ++q) acc[p][q] = _mm256_fmadd_ps(xv, wv[q], acc[p][q]);
+            for (int q = 0; q < KV; ++q) acc[0][q] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + ch * K + 8 * q), acc[0][q]);
           }
         }
       }
@@ -332,7 +344,9 @@ LC_AVX2 void direct_data(const Geo& g, const float* dz, const float* wtc, float*
 }
 
 // Pixels [m0, m1): pdwt[tap][ch][q] (+)= sum of dz[m][q] * x[m shifted by tap][ch] (first: =),
-// and pdb[q] (+)= sum of dz[m][q]; one pass over the pixels per tap, accumulators in registers.
+// and pdb[q] (+)= sum of dz[m][q]. Per tap, one pass over the block's row segments, over the
+// pixels whose shifted pixel is inside the image only (no per-pixel test); accumulators in
+// registers.
 template <int C, int KV>
 LC_AVX2 void direct_weights(const Geo& g, const float* x, const float* dz, float* pdwt, float* pdb, long long m0,
                             long long m1, bool first) {
@@ -342,34 +356,42 @@ LC_AVX2 void direct_weights(const Geo& g, const float* x, const float* dz, float
     for (int v = 0; v < g.s; ++v) {
       const int du = u - g.ph, dv = v - g.pw;
       __m256 acc[C][KV];
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int ch = 0; ch < C; ++ch)
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int q = 0; q < KV; ++q) acc[ch][q] = _mm256_setzero_ps();
+      // Row segments [m, m + len) of image row i starting at column j.
       int j = j0, i = i0;
-      for (long long m = m0; m < m1; ++m) {
-        const int ii = i + du, jj = j + dv;
-        if (ii >= 0 && ii < g.h && jj >= 0 && jj < g.w) {
-          const float* xp = x + (m + (long long)du * g.w + dv) * C;
-          __m256 d[KV];
-          #pragma GCC unroll 8
-          for (int q = 0; q < KV; ++q) d[q] = _mm256_loadu_ps(dz + m * K + 8 * q);
-          #pragma GCC unroll 8
-          for (int ch = 0; ch < C; ++ch) {
-            const __m256 xv = _mm256_broadcast_ss(xp + ch);
-            #pragma GCC unroll 8
-            for (int q = 0; q < KV; ++q) acc[ch][q] = _mm256_fmadd_ps(xv, d[q], acc[ch][q]);
+      for (long long m = m0; m < m1;) {
+        const int len = int(std::min<long long>(g.w - j, m1 - m));
+        const int ii = i + du;
+        if (ii >= 0 && ii < g.h) {
+          const int ja = std::max(j, -dv), jb = std::min(j + len, g.w - dv);  // columns with jj inside
+          const float* dp = dz + (m + (ja - j)) * K;
+          const float* xp = x + (m + (ja - j) + (long long)du * g.w + dv) * C;
+          for (int jj = ja; jj < jb; ++jj, dp += K, xp += C) {
+            __m256 d[KV];
+#pragma GCC unroll 8
+            for (int q = 0; q < KV; ++q) d[q] = _mm256_loadu_ps(dp + 8 * q);
+#pragma GCC unroll 8
+            for (int ch = 0; ch < C; ++ch) {
+              const __m256 xv = _mm256_broadcast_ss(xp + ch);
+#pragma GCC unroll 8
+              for (int q = 0; q < KV; ++q) acc[ch][q] = _mm256_fmadd_ps(xv, d[q], acc[ch][q]);
+            }
           }
         }
-        if (++j == g.w) {
+        m += len;
+        j += len;
+        if (j == g.w) {
           j = 0;
           if (++i == g.h) i = 0;
         }
       }
       float* out = pdwt + (u * g.s + v) * C * K;
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int ch = 0; ch < C; ++ch)
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int q = 0; q < KV; ++q) {
           float* o = out + ch * K + 8 * q;
           _mm256_storeu_ps(o, first ? acc[ch][q] : _mm256_add_ps(_mm256_loadu_ps(o), acc[ch][q]));
