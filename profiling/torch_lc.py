@@ -104,7 +104,7 @@ class LcNet(nn.Module):
         for name, m, attr, kind in self.names:
             if name not in tensors:
                 raise ValueError(f"checkpoint has no tensor {name}")
-            v = torch.from_numpy(np.ascontiguousarray(tensors[name], dtype=np.float32))
+            v = torch.from_numpy(np.array(tensors[name], dtype=np.float32))  # a writable copy
             if kind == "krsc":
                 v = v.permute(0, 3, 1, 2)  # KRSC -> OIHW
             elif kind == "io":

@@ -63,7 +63,9 @@ def main():
     rng = np.random.default_rng(args.seed)
     order, pos = rng.permutation(train_idx), 0
     total = args.warmup + args.steps
-    times, losses = [], []
+    times, losses, cpu_times = [], [], []
+    cpu0 = time.process_time()
+    load = os.getloadavg()[0]
     for step in range(total):
         t0 = time.perf_counter()
         if pos + args.batch > len(order):  # new epoch: reshuffle, drop the partial batch
@@ -80,13 +82,19 @@ def main():
             p.grad = None
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time())
     steady = times[args.warmup:]
     ips = args.batch * len(steady) / sum(steady)
+    cpu_s = cpu_times[-1] - cpu_times[args.warmup - 1] if args.warmup > 0 else cpu_times[-1] - cpu0
     print(f"loss: first {losses[0]:.4f}, mean of the last 20 steps {np.mean(losses[-20:]):.4f}")
     print(f"torch CPU training: {ips:.1f} images/s (steady state: {len(steady)} steps after {args.warmup} warm-up "
           f"steps; {1e3 * np.median(steady):.1f} ms median step, batch {args.batch}, {args.threads} threads)")
+    print(f"torch CPU training per CPU-second of this process: {args.batch * len(steady) / cpu_s:.1f} images "
+          f"(less sensitive to other load; load average at start {load:.1f} on {os.cpu_count()} cores"
+          + (": the machine was busy, wall-clock numbers are pessimistic" if load > (os.cpu_count() or 1) else "")
+          + ")")
 
     if args.landcover:
         out = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"torch_train_cpu_{os.getpid()}.ckpt")

@@ -4,6 +4,7 @@
 #include "runtime/graph.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -756,6 +757,21 @@ float Network::last_loss() const {
 
 float* Network::adam_m_buffer() const { return opts_.training ? impl_->adam_m.data<float>() : nullptr; }
 float* Network::adam_v_buffer() const { return opts_.training ? impl_->adam_v.data<float>() : nullptr; }
+
+std::vector<Network::NodeTime> Network::profile_train_step() {
+  LC_CHECK(opts_.training, "network: profile_train_step on an inference-only network");
+  Impl& im = *impl_;
+  std::vector<NodeTime> out;
+  backend_.synchronize();
+  for (Impl::Node& n : im.train.nodes) {
+    const auto t0 = std::chrono::steady_clock::now();
+    n.run();
+    backend_.synchronize();
+    out.push_back({n.name, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()});
+  }
+  im.last_plan = &im.train;
+  return out;
+}
 
 std::size_t Network::captured_nodes() const { return impl_->graph.node_count(); }
 

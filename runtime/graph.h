@@ -166,6 +166,13 @@ class Network {
   LaunchCounts last_step_launches() const { return last_launches_; }
   bool last_step_replayed() const { return last_replayed_; }  // the last train_step launched a CUDA Graph
   std::size_t captured_nodes() const;  // kernel/memset nodes of the captured step (0 when none)
+  // One training step run eagerly, node by node, synchronising after each: wall milliseconds per
+  // node ("L07 conv2d fwd [cpu]", ...) for profiling. A real step (parameters are updated).
+  struct NodeTime {
+    std::string name;
+    double ms = 0;
+  };
+  std::vector<NodeTime> profile_train_step();
 
  private:
   struct Impl;

@@ -2,8 +2,8 @@
 // sizes, whole-image classification), window extraction and flat colour patches (segmentation),
 // class histogram + colour map (segmentation output).
 // Depends on: kernels/common/impls.h (implementation namespaces), kernels/dropout/philox.h (the
-// augmentation RNG), nothing CUDA-specific: the small
-// inline helpers below are host+device (LC_IMAGE_HD) so kernels and host code share one formula.
+// augmentation RNG); nothing CUDA-specific. The small inline helpers below are host+device
+// (LC_IMAGE_HD), so the kernels and the cpu backend share one formula; the reference does not.
 //
 // Layouts: images are uint8 HWC (row-major, channels interleaved, densely packed); model input is
 // NHWC float32. Every op is exact and deterministic: all backends produce the same bits
@@ -44,7 +44,7 @@
 //      u8 output:    (2*S + D) / (2*D)  (integer division: round half up)
 //      float output: float(double(S) / double(255*D))  (the unrounded mean / 255; double division,
 //                    IEEE, then one rounding to float)
-//    D * 255 must stay below 2^53 (checked): any image up to ~5.9 M pixels per side and axis.
+//    D * 255 must stay below 2^53 (checked): e.g. area on both axes allows in_h * in_w < 3.5e13.
 //
 // 3. extract_windows (segmentation, window mode). Output map: map_h = ceil(H/S), map_w = ceil(W/S)
 //    for stride S. Map pixel (i, j) stands for the input block rows [i*S, min(i*S+S, H)) x cols

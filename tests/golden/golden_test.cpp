@@ -26,49 +26,50 @@ namespace {
 // ---- Tolerances -------------------------------------------------------------------------------
 // The reference is float64; every backend computes in float32 with its own summation orders.
 // make_golden.py --calibrate measures how far a float32 computation (PyTorch's, CPU) lands from
-// the reference, on this file's data and on seeds 1..30 (the "30 seeds" below); the numbers quoted
-// come from there. It also applies these same tolerances to runs with known bugs (biased moving variance,
-// no Adam bias correction, a dropout mask that ignores the step, ...) and shows each one fails.
-// Keep the constants equal to TOLERANCES in make_golden.py.
+// the reference on this file's data; the same measurement over seeds 1..30 ("30 seeds" below)
+// gave the worst cases quoted. --calibrate also applies these tolerances to the float32 run (it
+// passes) and to runs with eleven known bugs (biased moving variance, no Adam bias correction, a
+// dropout mask that ignores the step, ...): every one fails. Keep the constants equal to TOL in
+// make_golden.py.
 //
 // Step 1 is well conditioned (the generator's seed is chosen so that no max-pool window of step 1
-// has its two largest inputs closer than 15x their float32 error), so step 1 is compared tightly:
-//   logits   |d| <= 2e-5 * max|ref|. float32 measured <= 2.4e-6 * max|ref| (30 seeds): 8x margin
-//            for other summation orders (a dot product of n terms is off by ~sqrt(n) ulp).
-//   loss     |d| <= 2 * the logits' tolerance: mean cross-entropy is 2-Lipschitz in the max norm
-//            (|d(-z_y + logsumexp z)| <= |dz_y| + max|dz|), so this follows from the logits.
-//   gradient |d| <= kappa * max|ref| per tensor, kappa = 1e-4: float32 measured 1.55e-5 * max|ref|
-//            (the worst tensor of this file's data), 6x margin. An element the reference has exactly 0 must
-//            be exactly 0: those are the weights into units every image of the batch dropped, and
-//            the dropout mask is bit-exact by contract (0 * x sums are exact).
+// has its two largest inputs closer than 15x their float32 error), so it is compared tightly:
+//   logits    |d| <= 2e-5 * max|ref|. float32 measured <= 2.4e-6 * max|ref| (30 seeds): 8x
+//             margin for other summation orders (n-term dot products are off by ~sqrt(n) ulp).
+//   loss      |d| <= 2 * the logits' tolerance: mean cross-entropy is 2-Lipschitz in the max norm
+//             (|d(-z_y + logsumexp z)| <= |dz_y| + max|dz|), so this follows from the logits.
+//   gradients |d| <= kappa * max|ref| per tensor, kappa = 1e-4: float32 measured 1.55e-5 *
+//             max|ref| (worst tensor, this file's data): 6x margin. An element the reference has
+//             exactly 0 must be exactly 0: the weights into units that every image of the batch
+//             dropped; the dropout mask is bit-exact by contract and 0 * x sums are exact.
 //   moving statistics  |d| <= 2e-6 * max|ref| per tensor: 0.99 * moving + 0.01 * batch statistic
-//            rounds to a few ulp, and the batch statistic's own error (<= 1e-4 relative even for a
-//            one-pass variance) enters at 1%; float32 measured <= 1.1e-7 * max|ref| (30 seeds). The
-//            biased-variance bug (the batch variance must enter the moving variance with Bessel's
-//            correction m/(m-1)) exceeds this 3.4x at L11 (m = 4*8*8).
+//             rounds to a few ulp, and the batch statistic's own error (<= 1e-4 relative even for
+//             a one-pass variance) enters at 1%; float32 measured <= 1.1e-7 * max|ref| (30 seeds).
+//             The biased-variance bug (the batch variance must enter the moving variance with
+//             Bessel's correction m/(m-1)) exceeds this 3.4x at L11 (m = 4*8*8).
 //   parameters after Adam step 1, per element (derived, not measured): at t = 1 Keras' Adam moves
-//            p by exactly lr * g / (|g| + e'), e' = epsilon / sqrt(1 - beta2) = 3.16e-6, a function
-//            f(g) increasing in g. With |g - g_ref| <= D = kappa * max|g_ref| (what the gradient
-//            check above just established for this very run), |p1 - p1_ref| <= lr * (f(|g_ref|) -
-//            f(|g_ref| - D)), plus float32 rounding (2 ulp of p1, and 2e-9 for lr_t and the
-//            division; 5e-9 also covers beta2 = 0.999f, not 0.999, in e'). So elements with |g| >> D
-//            are held to ~1e-8 and elements with |g| <= D
-//            (sign not determined in float32) to ~2 lr. Exactly-zero gradients leave p exactly.
+//             p by exactly lr * f(g), f(g) = g / (|g| + e'), e' = epsilon / sqrt(1 - beta2) =
+//             3.16e-6, increasing in g. With |g - g_ref| <= D = kappa * max|g_ref| (what the
+//             gradient check just established for this very run), |p1 - p1_ref| <= lr * (f(|g_ref|)
+//             - f(|g_ref| - D)), plus float32 rounding: 2 ulp of p1 and 5e-9 (lr_t, the division,
+//             and beta2 = 0.999f rather than 0.999 in e'). Elements with |g| >> D are held to
+//             ~1e-8; elements with |g| <= D (sign not determined in float32) to ~2 lr. Exactly-zero
+//             gradients leave p exactly.
 // Steps 2 and 3 are not well conditioned, and no choice of data makes them so: Adam's first step
 // moves every weight by about lr * sign(g), so elements with |g| near the float32 error move by a
 // random +-lr, and with ~120k max-pool windows per step some winners flip under any float32
 // error; the two runs then drift apart chaotically. Measured with float32 on 30 seeds (worst):
 // logits 5.4e-4 * max|ref| at step 3, moving statistics 1.4e-5 * max|ref|, parameters after step 3
-// median |d| 2.1e-7, 99th percentile 4.6e-5, 99.9th 1.6e-4. Tolerances (about 10x, since another
-// float32 implementation may start from larger errors):
-//   logits   |d| <= 5e-3 * max|ref|; loss 2x that (as above).
+// median |d| 2.1e-7, 99th percentile 4.6e-5, 99.9th 1.6e-4. Tolerances, about 10x (another float32
+// implementation may start from larger errors):
+//   logits    |d| <= 5e-3 * max|ref|; loss 2x that (as above).
 //   moving statistics after step 3  |d| <= 1e-4 * max|ref| per tensor (7x).
-//   parameters after step 3  every element |d| <= 3 * 2 * 1.0036 * lr + 1e-6: no gradient
-//            sequence moves a parameter by more than 1.0036 lr per step for t <= 3 (Cauchy-Schwarz
-//            on m / sqrt(v)), so two runs cannot be further apart; over all 415,792 elements the
-//            median |d| <= 2e-6 and the 99th percentile <= 5e-4. A wrong bias correction, a step
-//            counter that does not advance, gradients accumulated across steps or a stale dropout
-//            mask move most elements by 1e-4 or more.
+//   parameters after step 3  every element |d| <= 3 * 2 * 1.0036 * lr + 1e-6 (no gradient sequence
+//             moves a parameter by more than 1.0036 lr per step for t <= 3, by Cauchy-Schwarz on
+//             m / sqrt(v), so two runs cannot be further apart); over all 415,792 elements the
+//             median |d| <= 2e-6 and the 99th percentile <= 5e-4. A wrong bias correction, a step
+//             counter that does not advance, gradients accumulated across steps or a stale dropout
+//             mask move most elements by 1e-4 or more.
 constexpr double kLogits1 = 2e-5;
 constexpr double kKappa = 1e-4;
 constexpr double kState1 = 2e-6;

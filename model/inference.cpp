@@ -1,0 +1,197 @@
+// Inference with a trained checkpoint (see inference.h).
+// Depends on: model/inference.h, model/palette.h (class limit), kernels/image/image.h, stb_image.
+#include "model/inference.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+
+#include "kernels/common/check.h"
+#include "kernels/image/image.h"
+#include "model/model_spec.h"
+#include "model/palette.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+
+namespace lc {
+
+LoadedModel load_inference_model(const std::string& path) {
+  Checkpoint ck = load_checkpoint(path);
+  LoadedModel m;
+  m.origin = "checkpoint " + path;
+  m.spec = parse_model_json(ck.model_json, m.origin + " model");
+  const int classes = int(ck.class_names.size());
+  LC_CHECK(classes >= 1 && classes <= kMaxPaletteClasses, m.origin, ": ", classes,
+           " classes; classify and segment support 1..", kMaxPaletteClasses);
+  for (const std::string& n : ck.class_names) LC_CHECK(!n.empty(), m.origin, ": a class has an empty name");
+  LC_CHECK(ck.input_height == m.spec.height && ck.input_width == m.spec.width && ck.input_channels == m.spec.channels,
+           m.origin, ": input shape ", ck.input_height, "x", ck.input_width, "x", ck.input_channels,
+           " does not match its model's ", m.spec.height, "x", m.spec.width, "x", m.spec.channels);
+  LC_CHECK(m.spec.channels == 3, m.origin, ": the model takes ", m.spec.channels,
+           "-channel input; images are RGB (3 channels)");
+  m.layers = validate_model(m.spec, classes, m.origin + " model");
+  check_checkpoint_shapes(ck, m.layers, path);
+  m.class_names = std::move(ck.class_names);
+  m.params = std::move(ck.params);
+  return m;
+}
+
+LoadedModel make_untrained_model(const ModelSpec& spec, std::vector<std::string> class_names, std::uint64_t seed) {
+  LoadedModel m;
+  m.origin = "untrained " + spec.name;
+  m.spec = spec;
+  m.class_names = std::move(class_names);
+  LC_CHECK(m.classes() >= 1 && m.classes() <= kMaxPaletteClasses, m.origin, ": ", m.classes(), " classes");
+  LC_CHECK(spec.channels == 3, m.origin, ": the model must take RGB input");
+  m.layers = validate_model(m.spec, m.classes(), m.origin);
+  m.init_seed = seed;
+  return m;
+}
+
+std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backend& backend, int batch) {
+  LC_CHECK(batch >= 1 && batch <= 65536, "inference batch must be in 1..65536, got ", batch);
+  NetworkOptions opt;
+  opt.batch = batch;
+  opt.training = false;
+  auto net = std::make_unique<Network>(model.spec, model.classes(), backend, opt);
+  if (model.params.empty()) {
+    net->init_parameters(model.init_seed);
+    return net;
+  }
+  // Whole buffers assembled on the host (padding between tensors stays 0), one copy each.
+  std::vector<float> hp(std::size_t(net->param_buffer_floats()), 0.f);
+  std::vector<float> hs(std::size_t(net->state_buffer_floats()), 0.f);
+  for (const NamedTensor& t : model.params) {
+    const ParamView& v = net->param(t.name);
+    LC_CHECK(t.numel() == v.numel, model.origin, ": tensor ", t.name, " has ", t.numel(), " values, the model expects ",
+             v.numel);
+    std::copy(t.data.begin(), t.data.end(), (v.trainable ? hp.data() : hs.data()) + v.offset);
+  }
+  Device& dev = backend.device();
+  if (!hp.empty()) dev.copy_h2d(net->param_buffer(), hp.data(), hp.size() * 4, backend.stream());
+  if (!hs.empty()) dev.copy_h2d(net->state_buffer(), hs.data(), hs.size() * 4, backend.stream());
+  backend.synchronize();
+  return net;
+}
+
+// ---- Input images ------------------------------------------------------------------------------
+
+void check_image_size(int width, int height, const std::string& origin) {
+  LC_CHECK(width >= kMinImageSide && height >= kMinImageSide, origin, ": image is ", width, "x", height,
+           ": classify and segment need at least ", kMinImageSide, "x", kMinImageSide, " pixels");
+  LC_CHECK(width <= kMaxImageSide && height <= kMaxImageSide, origin, ": image is ", width, "x", height,
+           ": larger than the limit of ", kMaxImageSide, " pixels per side");
+}
+
+InputImage read_input_image(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) LC_FAIL(path, ": cannot read: ", std::strerror(errno));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
+  int w = 0, h = 0, n = 0;
+  if (!stbi_info_from_file(f, &w, &h, &n)) {
+    const char* why = stbi_failure_reason();
+    LC_FAIL(path, ": cannot decode: ", why ? why : "unknown image format");
+  }
+  check_image_size(w, h, path);
+  const bool has_alpha = n == 2 || n == 4;
+  const int want = has_alpha ? 4 : 3;
+  int w2 = 0, h2 = 0, n2 = 0;
+  unsigned char* px = stbi_load_from_file(f, &w2, &h2, &n2, want);
+  if (!px) {
+    const char* why = stbi_failure_reason();
+    LC_FAIL(path, ": cannot decode: ", why ? why : "unknown image format");
+  }
+  std::unique_ptr<unsigned char, void (*)(void*)> owned(px, stbi_image_free);
+  LC_CHECK(w2 == w && h2 == h, path, ": cannot decode: size changed between header and data");
+  InputImage in;
+  in.image.width = w;
+  in.image.height = h;
+  const std::size_t npx = std::size_t(w) * std::size_t(h);
+  if (!has_alpha) {
+    in.image.rgb.assign(px, px + npx * 3);
+    return in;
+  }
+  in.image.rgb.resize(npx * 3);
+  in.alpha.resize(npx);
+  for (std::size_t i = 0; i < npx; ++i) {
+    in.image.rgb[i * 3 + 0] = px[i * 4 + 0];
+    in.image.rgb[i * 3 + 1] = px[i * 4 + 1];
+    in.image.rgb[i * 3 + 2] = px[i * 4 + 2];
+    in.alpha[i] = px[i * 4 + 3];
+  }
+  return in;
+}
+
+// ---- Classification ----------------------------------------------------------------------------
+
+namespace {
+void do_resize_u8(BackendKind k, const ResizeArgs& a, const std::uint8_t* in, std::uint8_t* out, stream_t s) {
+  LC_DISPATCH(k, resize_u8, a, in, out, s);
+}
+void do_gather(BackendKind k, const GatherBatchArgs& a, const std::uint8_t* d, const std::int32_t* idx, float* out,
+               stream_t s) {
+  LC_DISPATCH(k, gather_batch, a, d, idx, out, s);
+}
+}  // namespace
+
+Classifier::Classifier(const LoadedModel& model, Backend& backend) : model_(model), backend_(backend) {
+  net_ = make_inference_network(model, backend, 1);
+  Device& dev = backend.device();
+  zero_index_ = static_cast<std::int32_t*>(dev.alloc(sizeof(std::int32_t)));
+  dev.memset(zero_index_, 0, sizeof(std::int32_t), backend.stream());
+  resized_ = static_cast<std::uint8_t*>(dev.alloc(std::size_t(model.input_h()) * model.input_w() * 3));
+  probs_ = static_cast<float*>(dev.alloc(std::size_t(model.classes()) * sizeof(float)));
+}
+
+Classifier::~Classifier() {
+  Device& dev = backend_.device();
+  dev.free(zero_index_);
+  dev.free(resized_);
+  dev.free(probs_);
+}
+
+Classification Classifier::classify(const RgbImage& img) {
+  check_image_size(img.width, img.height, "image");
+  LC_CHECK(img.rgb.size() == std::size_t(img.width) * std::size_t(img.height) * 3, "image: pixel buffer size");
+  Device& dev = backend_.device();
+  const stream_t s = backend_.stream();
+  const BackendKind k = backend_.kind();
+  const int H = model_.input_h(), W = model_.input_w(), C = 3;
+  std::uint8_t* src = static_cast<std::uint8_t*>(dev.alloc(img.rgb.size()));
+  struct Free {
+    Device& d;
+    void* p;
+    ~Free() { d.free(p); }
+  } free_src{dev, src};
+  dev.copy_h2d(src, img.rgb.data(), img.rgb.size(), s);
+  ResizeArgs ra;
+  ra.in_h = img.height, ra.in_w = img.width, ra.out_h = H, ra.out_w = W, ra.channels = C;
+  do_resize_u8(k, ra, src, resized_, s);
+  GatherBatchArgs ga;
+  ga.num_images = 1, ga.batch = 1, ga.height = H, ga.width = W, ga.channels = C, ga.augment = Augment::none;
+  float* x = net_->input().data<float>();
+  do_gather(k, ga, resized_, zero_index_, x, s);
+  net_->predict(x, 1, probs_, nullptr);
+  Classification c;
+  c.probs.resize(std::size_t(model_.classes()));
+  dev.copy_d2h(c.probs.data(), probs_, c.probs.size() * sizeof(float), s);
+  backend_.synchronize();
+  c.top = top_k(c.probs, 1).front();
+  return c;
+}
+
+std::vector<int> top_k(const std::vector<float>& probs, int k) {
+  std::vector<int> idx(probs.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return probs[std::size_t(a)] > probs[std::size_t(b)]; });
+  idx.resize(std::size_t(std::clamp<int>(k, 0, int(idx.size()))));
+  return idx;
+}
+
+}  // namespace lc
