@@ -199,7 +199,7 @@ RgbImage render_overlay(const RgbImage& img, const std::vector<std::int32_t>& cl
   const int classes = int(fractions.classes.size());
   RgbImage out = img;
   const std::int64_t H = img.height, W = img.width;
-  std::vector<std::int64_t> col(std::size_t(W));
+  std::vector<std::int64_t> col(static_cast<std::size_t>(W));
   for (std::int64_t x = 0; x < W; ++x) col[std::size_t(x)] = stride > 0 ? x / stride : x * map_w / W;
   for (std::int64_t y = 0; y < H; ++y) {
     const std::int64_t row = stride > 0 ? y / stride : y * map_h / H;

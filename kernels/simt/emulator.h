@@ -5,7 +5,8 @@
 // the blocks of a grid in parallel on a small thread pool (runtime.cpp, fiber.cpp).
 // Design and findings: /work/shared/design/SIMT_EMULATOR.md. Kernel code lives in namespace
 // lc::sim (lc::LC_KERNEL_NS), where everything below is visible unqualified.
-// Depends on: the C++ standard library, kernels/common/{check,types}.h. Never a CUDA header.
+// Depends on: the C++ standard library, kernels/common/{check,launch_count,types}.h. Never a
+// CUDA header.
 #pragma once
 
 // Standard headers first: <cmath> must be parsed before the intrinsic macros at the end of this
@@ -26,6 +27,7 @@
 #include <utility>
 
 #include "kernels/common/check.h"
+#include "kernels/common/launch_count.h"
 #include "kernels/common/types.h"
 #include "kernels/simt/vector_types.h"
 
@@ -150,6 +152,7 @@ void launch_impl(bool flat, const char* api, void (*kernel)(KArgs...), dim3 grid
                 "lc::simt::launch: the number of arguments does not match the kernel's parameters");
   static_assert((std::is_copy_constructible_v<std::decay_t<KArgs>> && ...),
                 "lc::simt::launch: kernel parameters must be copyable values");
+  ::lc::kernel_launch_counter().fetch_add(1, std::memory_order_relaxed);  // as the nvcc half does
   using T = Thunk<KArgs...>;
   const T thunk{kernel, typename std::tuple<std::decay_t<KArgs>...>(std::forward<Args>(args)...)};
   LaunchSpec spec{&T::run_thread, &T::run_block_flat, &thunk,

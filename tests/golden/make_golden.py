@@ -5,7 +5,8 @@
 # build or CI. Depends on: PyTorch, numpy, tests/golden/lcgolden.py (the file format).
 #
 #   /work/venv-torch/bin/python tests/golden/make_golden.py            # writes the golden file
-#   /work/venv-torch/bin/python tests/golden/make_golden.py --calibrate # also reports float32 errors
+#   /work/venv-torch/bin/python tests/golden/make_golden.py --calibrate # + float32 errors, bug runs
+#   /work/venv-torch/bin/python tests/golden/make_golden.py --calibrate-seeds 30  # worst over seeds
 #
 # What it computes (all in float64, from float32-representable inputs and initial values, so the
 # C++ test feeds exactly the same numbers; results are rounded to float32 when stored, except
@@ -343,6 +344,42 @@ def report_float32(ref, run, trainable, state):
     print(f"  step 1: {zeros} gradient elements are exactly 0 (units every image dropped)")
 
 
+def calibrate_seeds(layers, keep_masks, n_seeds):
+    """The float32-vs-float64 measurement of --calibrate over seeds 1..n_seeds (other weights and
+    batches, same masks): the worst cases the test's tolerances are set against."""
+    worst = {}
+
+    def note(key, value):
+        worst[key] = max(worst.get(key, 0.0), float(value))
+
+    for seed in range(1, n_seeds + 1):
+        rng = np.random.default_rng(seed)
+        init = init_params(layers, rng)
+        x = rng.uniform(0.0, 1.0, (4, 64, 64, 3)).astype(np.float32)
+        labels = np.array([3, 7, 0, 9], dtype=np.int32)
+        ref, trainable, state = train(layers, init, x.astype(np.float64), labels, keep_masks, torch.float64)
+        run, _, _ = train(layers, {k: v.astype(np.float32) for k, v in init.items()}, x, labels, keep_masks,
+                          torch.float32)
+        for t in range(STEPS):
+            note(f"step {t + 1} logits max|d|/max|ref|",
+                 np.abs(run["logits"][t] - ref["logits"][t]).max() / np.abs(ref["logits"][t]).max())
+            note(f"step {t + 1} loss |d|", abs(run["loss"][t] - ref["loss"][t]))
+            note(f"step {t + 1} moving statistics max|d|/max|ref|",
+                 max(np.abs(run["states"][t][s] - ref["states"][t][s]).max() / np.abs(ref["states"][t][s]).max()
+                     for s in state))
+        note("step 1 gradients max|d|/max|ref| (worst tensor)",
+             max(np.abs(run["grads"][0][k] - ref["grads"][0][k]).max() / np.abs(ref["grads"][0][k]).max()
+                 for k in trainable))
+        d = np.concatenate([np.abs(run["params"][-1][k] - ref["params"][-1][k]).ravel() for k in trainable])
+        note("step 3 parameters median |d|", np.median(d))
+        note("step 3 parameters 99th percentile |d|", np.quantile(d, 0.99))
+        note("step 3 parameters 99.9th percentile |d|", np.quantile(d, 0.999))
+        print(f"  seed {seed} done", flush=True)
+    print(f"float32 against float64, worst over seeds 1..{n_seeds}:")
+    for k, v in worst.items():
+        print(f"  {k}: {v:.3g}")
+
+
 def main():
     ap = argparse.ArgumentParser(description="Writes the golden file of tests/golden/golden_test.cpp.")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "golden", "eurosat_cnn_golden.bin"))
@@ -352,6 +389,8 @@ def main():
     ap.add_argument("--calibrate", action="store_true",
                     help="report float32's distance from the reference, and check the test's tolerances "
                          "pass float32 and fail runs with known bugs")
+    ap.add_argument("--calibrate-seeds", type=int, default=0, metavar="N",
+                    help="only measure float32's distance from float64 over seeds 1..N (slow), write nothing")
     ap.add_argument("--no-dropout", action="store_true", help="all-ones dropout masks (not the committed file)")
     args = ap.parse_args()
 
@@ -374,6 +413,9 @@ def main():
                                      else dropout_keep(DROPOUT_SEED, FIRST_STEP + t, L["index"], n))
         keep_masks.append(masks)
 
+    if args.calibrate_seeds:
+        calibrate_seeds(layers, keep_masks, args.calibrate_seeds)
+        return
     ref, trainable, state = train(layers, init, x.astype(np.float64), labels, keep_masks, torch.float64)
     f32run, _, _ = train(layers, {k: v.astype(np.float32) for k, v in init.items()}, x, labels, keep_masks,
                          torch.float32)

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/common/launch_count.h"
 #include "kernels/simt/simt.h"
 #include "tests/simt/simt_test_util.h"
 
@@ -393,6 +394,14 @@ TEST(SimtLaunch, ArgumentsAreConvertedAndCopiedPerThread) {
   std::vector<int> flags(4, 0);
   lc::simt::launch(sim::nullptr_kernel, 1, 4, 0, nullptr, nullptr, flags.data());
   EXPECT_EQ(flags, std::vector<int>(4, 1));
+}
+
+TEST(SimtLaunch, LaunchesAreCounted) {
+  const std::uint64_t before = lc::kernel_launch_counter().load();
+  int out = 0;
+  lc::simt::launch(sim::flat_index_kernel, 1, 1, 0, nullptr, 1, &out);
+  lc::simt::launch_flat(sim::flat_index_kernel, 1, 1, 0, nullptr, 1, &out);
+  EXPECT_EQ(lc::kernel_launch_counter().load() - before, 2u);
 }
 
 TEST(SimtLaunch, FlatPathComputesEveryElement) {

@@ -1,0 +1,27 @@
+// Segmentation benchmark for `landcover bench` (tools/cmd_bench.cpp): times Segmenter (window mode)
+// on a random square image with an untrained model. Kept out of tools/cmd_bench.cpp because that
+// file includes the kernel contracts (kernels/adam/adam.h) whose lc::AdamState clashes with
+// model/checkpoint.h's lc::AdamState (pulled in by model/segmenter.h).
+// Depends on: model/segmenter.h, model/inference.h (bench.cpp only), runtime/backend.h, runtime/layers.h.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/backend.h"
+#include "runtime/layers.h"
+
+namespace lc {
+
+struct SegmentBench {
+  int side = 0, stride = 0, batch = 0;
+  std::int64_t windows = 0;      // windows classified in the timed run
+  double seconds = 0;            // Segmenter's own wall time of the timed run (decoding excluded)
+  double windows_per_s = 0;      // windows / seconds
+  double pixels_per_s = 0;       // image pixels (side * side) / seconds
+};
+
+// One warm-up segment() of the image, then one timed run. `classes` random-initialised classes.
+SegmentBench bench_segment(Backend& backend, const ModelSpec& spec, int side, int stride, int batch,
+                           int classes = 10);
+
+}  // namespace lc
