@@ -12,6 +12,7 @@
 #   /work/venv-torch/bin/python profiling/torch_train_cpu.py --data ../shared/datasets/ucmerced64 \
 #       --steps 200 --landcover build/tools/landcover
 import argparse
+import glob
 import os
 import sys
 import time
@@ -103,9 +104,8 @@ def main():
              "--batch", str(args.batch), "--backend", args.landcover_backend, "--seed", str(args.seed),
              "--out", out, "--metrics", out + ".csv"],
             r"([0-9.]+) img/s training", "images/s")
-        for f in (out, out + ".csv"):
-            if os.path.exists(f):
-                os.remove(f)
+        for f in glob.glob(out + "*"):  # the checkpoint, metrics and confusion files of our run
+            os.remove(f)
         if ours is not None:
             print(f"landcover ({args.landcover_backend} backend) training: {ours:.1f} images/s")
             print(f"ratio landcover / torch (CPU, same machine): {ours / ips:.2f}")

@@ -211,8 +211,12 @@ TEST_F(SimNvtx, TrainingNodesSitInPhaseRanges) {
     EXPECT_TRUE(matches(o.stack[o.stack.size() - 2], R"(step \d+)")) << o.name;
     ASSERT_TRUE(phase == "fwd" || phase == "bwd" || phase == "optim") << o.name << " inside '" << phase << "'";
     ++phases[phase];
-    if (matches(o.name, R"(L\d\d \w+ fwd \[sim\])")) EXPECT_EQ(phase, "fwd") << o.name;
-    if (matches(o.name, R"(L\d\d .*bwd.*)")) EXPECT_EQ(phase, "bwd") << o.name;
+    if (matches(o.name, R"(L\d\d \w+ fwd \[sim\])")) {
+      EXPECT_EQ(phase, "fwd") << o.name;
+    }
+    if (matches(o.name, R"(L\d\d .*bwd.*)")) {
+      EXPECT_EQ(phase, "bwd") << o.name;
+    }
   }
   EXPECT_GT(phases["fwd"], 0);
   EXPECT_GT(phases["bwd"], 0);
