@@ -432,8 +432,10 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
                   epoch, cfg.epochs, m.loss, m.accuracy, m.val_loss, m.val_accuracy, m.seconds, m.images_per_s,
                   stop.best_epoch == epoch ? "  *" : "");
     print(line);
-    save_checkpoint(cfg.out, make_checkpoint(epoch, false));
+    // Metrics first: a run killed between the two files resumes from the older checkpoint and
+    // rewrites the metrics from its history.
     write_metrics_csv(cfg.metrics, history);
+    save_checkpoint(cfg.out, make_checkpoint(epoch, false));
     if (stopped)
       print("early stop: no improvement of val_loss by " + fmt("%g", cfg.min_delta) + " for " +
             std::to_string(cfg.patience) + " epochs");

@@ -479,7 +479,7 @@ void forward_rows(const Geo& g, const float* x, const float* wt, const float* b,
       if (m0 >= m1) continue;
       float* yb = y + m0 * g.k;
       if (b)
-        for (long long row = 0; row < m1 - m0; ++row) std::memcpy(yb + row * g.k, b, std::size_t(g.k) * sizeof(float));
+        for (long long row = 0; row < m1 - m0; ++row) copy_run(yb + row * g.k, b, g.k);
       else
         std::memset(yb, 0, std::size_t(m1 - m0) * g.k * sizeof(float));
       const float* A = x + m0 * g.c;
