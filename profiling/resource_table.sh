@@ -56,10 +56,10 @@ for src in "${sources[@]}"; do
 done
 
 spills=0
-printf '%-34s %-78s %5s %7s %7s %6s %7s\n' "source ($ARCH)" "kernel" "regs" "spill_st" "spill_ld" "stack" "smem"
+printf '%-34s %-78s %5s %7s %7s %6s %11s\n' "source ($ARCH)" "kernel" "regs" "spill_st" "spill_ld" "stack" "static_smem"
 while IFS=$'\t' read -r src fn regs st ld stack smem; do
   name=$(echo "$fn" | c++filt | sed -E 's/^void //; s/\(.*$//')
-  printf '%-34s %-78s %5s %7s %7s %6s %7s\n' "$src" "$name" "$regs" "$st" "$ld" "$stack" "$smem"
+  printf '%-34s %-78s %5s %7s %7s %6s %11s\n' "$src" "$name" "$regs" "$st" "$ld" "$stack" "$smem"
   if [ "$st" != 0 ] || [ "$ld" != 0 ]; then spills=$((spills + 1)); fi
 done < <(sort -t$'\t' -k1,1 -k2,2 "$rows")
 n=$(wc -l <"$rows")

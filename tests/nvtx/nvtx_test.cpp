@@ -5,7 +5,7 @@
 // LC_LANDCOVER_BIN, set by tests/CMakeLists.txt) on a tiny synthetic data set and a tiny model, so
 // the emulator takes seconds. Checks: pushes and pops balance on every thread, the documented
 // hierarchy (runtime/nvtx.h) `epoch N` > `step N` > `fwd` | `bwd` | `optim` > node ranges
-// ("L01 conv2d fwd [sim]") and `image <stem>` > `tile N` > `batch N` > node ranges.
+// ("L01.conv2d fwd [sim]") and `image <stem>` > `tile N` > `batch N` > node ranges.
 // Depends on: model/image_io.h (write_png), tests/support/testing.h, GoogleTest, the landcover CLI.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -87,8 +87,8 @@ Log parse_log(const std::string& path) {
 
 bool matches(const std::string& s, const char* re) { return std::regex_match(s, std::regex(re)); }
 
-// A graph node range: "L01 conv2d fwd [sim]", "L03 batchnorm infer [sim]", "L01 conv2d bwd weights
-// [sim]", "L01 conv2d elu bwd [sim]", plus the whole-network nodes (loss, Adam) whose names do not
+// A graph node range: "L01.conv2d fwd [sim]", "L03.batchnorm infer [sim]", "L01.conv2d bwd weights
+// [sim]", "L01.conv2d elu bwd [sim]", plus the whole-network nodes (loss, Adam) whose names do not
 // start with a layer prefix: any range whose name ends with the backend tag.
 bool is_node(const std::string& s) { return matches(s, R"(.* \[sim\])"); }
 
@@ -142,7 +142,7 @@ class SimNvtx : public ::testing::Test {
 #endif
   }
   static void TearDownTestSuite() {
-    if (!dir_.empty() && !::testing::Test::HasFailure()) fs::remove_all(dir_);
+    if (!dir_.empty() && ::testing::UnitTest::GetInstance()->failed_test_count() == 0) fs::remove_all(dir_);
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
@@ -182,8 +182,8 @@ TEST_F(SimNvtx, TrainingRangesBalanceAndNest) {
       for (const std::string& s : o.stack) in_step |= matches(s, R"(step \d+)");
       if (in_step) {
         ++nodes_in_steps;
-        fwd_nodes += matches(o.name, R"(L\d\d \w+ fwd \[sim\])");
-        bwd_nodes += matches(o.name, R"(L\d\d \w+ (elu )?bwd( data| weights)? \[sim\])");
+        fwd_nodes += matches(o.name, R"(L\d\d[ .]\w+ fwd \[sim\])");
+        bwd_nodes += matches(o.name, R"(L\d\d[ .]\w+ (elu )?bwd( data| weights)? \[sim\])");
       }
     }
   }
@@ -211,10 +211,10 @@ TEST_F(SimNvtx, TrainingNodesSitInPhaseRanges) {
     EXPECT_TRUE(matches(o.stack[o.stack.size() - 2], R"(step \d+)")) << o.name;
     ASSERT_TRUE(phase == "fwd" || phase == "bwd" || phase == "optim") << o.name << " inside '" << phase << "'";
     ++phases[phase];
-    if (matches(o.name, R"(L\d\d \w+ fwd \[sim\])")) {
+    if (matches(o.name, R"(L\d\d[ .]\w+ fwd \[sim\])")) {
       EXPECT_EQ(phase, "fwd") << o.name;
     }
-    if (matches(o.name, R"(L\d\d .*bwd.*)")) {
+    if (matches(o.name, R"(L\d\d[ .].*bwd.*)")) {
       EXPECT_EQ(phase, "bwd") << o.name;
     }
   }
