@@ -452,6 +452,12 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
   print(res.confusion.format());
   print("final: val_loss " + fmt("%.4f", fin.mean_loss()) + "  val_acc " + fmt("%.4f", fin.accuracy()) +
         " (best epoch " + std::to_string(stop.best_epoch) + " of " + std::to_string(last_epoch) + ")");
+  if (steps_this_process > 0) {
+    const LaunchCounts lc = net.last_step_launches();
+    res.step_kernel_launches = lc.kernels, res.step_graph_launches = lc.graphs;
+    print("launches per training step: " + std::to_string(lc.kernels) + " kernels, " + std::to_string(lc.graphs) +
+          " CUDA graphs" + (gpu ? " (plus the batch gather before each replay)" : ""));
+  }
   print("wrote " + cfg.out + ", " + cfg.metrics + ", " + confusion_path);
 
   res.history = history;

@@ -86,6 +86,8 @@ struct TrainResult {
   std::size_t arena_bytes = 0;        // the network's arena peak
   double train_images_per_s = 0;      // over the epochs of this process
   std::int64_t steps_per_epoch = 0;
+  // Host launches of the last training step: kernels (0 when a CUDA Graph was replayed) and graphs.
+  std::uint64_t step_kernel_launches = 0, step_graph_launches = 0;
   std::string metrics_path, confusion_path;
 };
 

@@ -114,7 +114,7 @@ TEST_F(E2eTrain, SimCompletesTheSeedNetworkOnFewImages) {
 // Kill a run (SIGKILL) once its first epoch's checkpoint exists, resume it: the metrics of every
 // epoch equal those of an uninterrupted run exactly (same backend, same machine).
 TEST_F(E2eTrain, KilledRunResumesToTheSameMetrics) {
-  const std::string common = "--backend cpu --max-images 20 --epochs 3";
+  const std::string common = "--backend cpu --max-images 12 --epochs 3";
   const fs::path log = dir_ / "whole.log";
   ASSERT_EQ(run(train_cmd("whole", common), log), 0) << slurp(log);
 

@@ -351,10 +351,13 @@ TEST(CpuGraph, TrainingIsDeterministicAndLearns) {
 }
 
 // sim (the CUDA kernel sources in the emulator) against cpu from the same initial weights and
-// batches, over several steps. Tolerance: both compute in float32 with different summation
-// orders (~1e-6 relative per op); Adam's normalised update amplifies differences in tiny
-// gradients to lr-sized parameter differences, so after 6 steps losses agree to 1e-3 relative and
-// parameters to 2 lr (the largest change one step can make is ~lr).
+// batches, over several steps. Both compute in float32 with different summation orders (~1e-7
+// relative per op). Measured: losses agree to <= 1e-6 relative over 6 steps (tiny model) and 2
+// steps (seed network). Parameters: Adam's update is ~lr * sign(g) whatever |g| (m / sqrt(v) is
+// +-3.16 on the first step), so a gradient that is zero up to rounding can move a parameter by
+// lr = 1e-3 one way on sim and the other on cpu: measured, the largest difference is 3e-8 (tiny)
+// and 9.6e-5 (seed network, 2 steps). Stated tolerances: losses 2e-5 relative; parameters and
+// statistics within 1e-5 except at most 0.1% of them, and every one within 2 lr per step.
 void sim_vs_cpu(const ModelSpec& spec, int classes, int batch, int steps) {
   auto sim = backend_or_skip(BackendKind::sim);
   if (!sim) return;
@@ -372,12 +375,24 @@ void sim_vs_cpu(const ModelSpec& spec, int classes, int batch, int steps) {
     a.train_step();
     b.train_step();
     const float la = a.last_loss(), lb = b.last_loss();
-    EXPECT_NEAR(la, lb, 1e-3 * std::fabs(lb)) << "step " << s;
+    EXPECT_NEAR(la, lb, 2e-5 * std::fabs(lb)) << "step " << s;
     std::printf("  step %d: loss sim %.7f cpu %.7f\n", s, la, lb);
   }
+  double worst = 0;
+  std::int64_t total = 0, loose = 0;
   for (const ParamView& v : a.params()) {
-    EXPECT_TRUE(all_close(a.read(v.name), b.read(v.name), {v.trainable ? 2e-3 : 1e-4, v.trainable ? 0 : 1e-4}, v.name));
+    const auto pa = a.read(v.name), pb = b.read(v.name);
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+      const double d = std::fabs(double(pa[i]) - double(pb[i]));
+      worst = std::max(worst, d);
+      loose += !(d <= 1e-5);
+    }
+    total += v.numel;
+    EXPECT_TRUE(all_close(pa, pb, {2 * 1e-3 * steps, 0}, v.name));
   }
+  EXPECT_LE(loose, total / 1000) << loose << " of " << total << " parameters differ by more than 1e-5";
+  std::printf("  largest parameter difference %.3g; %llu kernel launches per step on sim\n", worst,
+              (unsigned long long)a.last_step_launches().kernels);
 }
 
 TEST(SimGraph, TinyModelMatchesCpu) { sim_vs_cpu(tiny(), 3, 4, 6); }
