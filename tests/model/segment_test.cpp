@@ -76,7 +76,7 @@ std::vector<float> predict_one(Network& net, Backend& be, const std::vector<floa
   dev.copy_h2d(dx, x.data(), x.size() * 4, be.stream());
   float* dp = static_cast<float*>(dev.alloc(std::size_t(K) * 4));
   net.predict(dx, 1, dp, nullptr);
-  std::vector<float> p(static_cast<std::size_t>(K));
+  std::vector<float> p(static_cast<std::size_t>(K), 0.f);
   dev.copy_d2h(p.data(), dp, p.size() * 4, be.stream());
   be.synchronize();
   dev.free(dp);
