@@ -1,7 +1,6 @@
 // Segmentation benchmark for `landcover bench` (tools/cmd_bench.cpp): times Segmenter (window mode)
-// on a random square image with an untrained model. Kept out of tools/cmd_bench.cpp because that
-// file includes the kernel contracts (kernels/adam/adam.h) whose lc::AdamState clashes with
-// model/checkpoint.h's lc::AdamState (pulled in by model/segmenter.h).
+// on a random square image with an untrained model. Kept in model/ so that tools/cmd_bench.cpp,
+// which works on the kernel contracts, stays apart from the model layer's headers.
 // Depends on: model/segmenter.h, model/inference.h (bench.cpp only), runtime/backend.h, runtime/layers.h.
 #pragma once
 

@@ -75,7 +75,7 @@ struct NamedTensor {
   std::int64_t numel() const;
 };
 
-struct AdamState {
+struct CheckpointAdam {
   std::int64_t t = 0;  // updates applied so far (the bias-correction exponent of the next update is t + 1)
   double lr = 0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
   std::vector<NamedTensor> m, v;  // empty, or one per trainable parameter (same names and shapes)
@@ -99,7 +99,7 @@ struct Checkpoint {
   std::vector<std::string> class_names;
   int input_height = 0, input_width = 0, input_channels = 0;
   std::vector<NamedTensor> params;  // trainable parameters, then batch-norm moving statistics
-  AdamState adam;
+  CheckpointAdam adam;
   TrainPosition position;
   std::uint64_t seed = 0;
   std::vector<std::pair<std::string, std::string>> rng;   // (name, textual state), see rng_state_text

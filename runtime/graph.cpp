@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "kernels/adam/adam.h"
@@ -464,8 +465,27 @@ void Network::Impl::plan_memory_of(Plan& p) {
   LC_CHECK(bad.empty(), "graph: invalid memory plan: ", bad);
 }
 
+// NVTX phase of a training-plan node, from its name: backward nodes say " bwd", Adam is "adam",
+// the rest (batch, forward layers, loss) is the forward. Inference plans have no phase level:
+// the caller's range (`eval`, `batch N`) holds their nodes directly.
+static const char* train_phase(const std::string& node) {
+  if (node.rfind("adam", 0) == 0) return "optim";
+  return node.find(" bwd") != std::string::npos ? "bwd" : "fwd";
+}
+
 void Network::Impl::run_plan(Plan& p) {
+  const bool training_plan = &p == &train;
+  std::optional<nvtx::Range> phase_range;
+  const char* phase = nullptr;
   for (Node& n : p.nodes) {
+    if (training_plan) {
+      const char* ph = train_phase(n.name);
+      if (ph != phase) {
+        phase_range.reset();
+        phase_range.emplace(ph);
+        phase = ph;
+      }
+    }
     LC_NVTX_RANGE(n.name);
     n.run();
   }

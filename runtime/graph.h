@@ -13,10 +13,17 @@
 //                                          ... labels into net.labels() ... });
 //   net.reset_train_totals();
 //   for (...) net.train_step();                     // no host<->device copy inside
-//   TrainTotals t = net.read_train_totals();        // one small copy per epoch
+//   Totals t = net.read_train_totals();             // one small copy per epoch
 //   net.reset_eval_totals();
 //   for (each validation batch of n <= batch images in input()/labels()) net.eval_batch(n, pred);
-//   TrainTotals v = net.read_eval_totals();
+//   Totals v = net.read_eval_totals();
+// The batch source is part of the captured step on cuda/cudnn, so it must take everything that
+// changes per step from device memory. kernels/image's gather_batch takes the step and the index
+// offset as host arguments, so the trainer runs it before train_step there instead (no source).
+//
+// Evaluation and prediction always run the forward over the full batch (fixed shapes and
+// workspaces); the loss, accuracy and predictions take the first n rows only, so whatever the
+// rows past n hold never counts (inference is per image: batch norm uses moving statistics).
 //
 // Golden tests and checkpoints: write("L01.conv2d.kernel", values), read(name), read_grad(name),
 // read_logits() (the last forward's [batch][classes] logits), last_loss() (its batch mean loss),

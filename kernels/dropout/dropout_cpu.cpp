@@ -1,5 +1,7 @@
 // Dropout on the host for the cpu backend (contract: dropout.h): OpenMP over groups of 4
 // elements, one Philox4x32-10 call per group (the same words as every other backend).
+#include <bit>
+
 #include "kernels/dropout/dropout.h"
 
 namespace lc::cpu {
@@ -16,16 +18,21 @@ void apply(const DropoutArgs& a, const std::int64_t* step, const float* x, float
   LC_CHECK(step, what, ": step pointer is null");
   const std::uint32_t threshold = dropout_threshold(a.rate);
   const float scale = dropout_scale(a.rate);
-  const std::uint64_t s = std::uint64_t(*step);
-  const std::int64_t groups = (a.n + 3) / 4;
-#pragma omp parallel for if (a.n > 65536) schedule(static)
+  const std::uint32_t s = std::uint32_t(std::uint64_t(*step)), stream = a.stream;
+  const std::uint32_t k0 = std::uint32_t(a.seed), k1 = std::uint32_t(a.seed >> 32);
+  const std::int64_t n = a.n, groups = (n + 3) / 4;
+#pragma omp parallel for if (n > 65536) schedule(static)
   for (std::int64_t g = 0; g < groups; ++g) {
     const Philox4x32 r = philox4x32_10(
-        Philox4x32{{std::uint32_t(g), std::uint32_t(std::uint64_t(g) >> 32), std::uint32_t(s), a.stream}},
-        std::uint32_t(a.seed), std::uint32_t(a.seed >> 32));
+        Philox4x32{{std::uint32_t(g), std::uint32_t(std::uint64_t(g) >> 32), s, stream}}, k0, k1);
+    // Branch-free select (the keep bits are random: a branch would mispredict half the time):
+    // the product's bits ANDed with an all-ones or all-zero mask give x * scale or +0.0.
     const std::int64_t i0 = g * 4;
-    const int cnt = a.n - i0 < 4 ? int(a.n - i0) : 4;
-    for (int q = 0; q < cnt; ++q) y[i0 + q] = r.v[q] >= threshold ? x[i0 + q] * scale : 0.f;
+    const int cnt = n - i0 < 4 ? int(n - i0) : 4;
+    for (int q = 0; q < cnt; ++q) {
+      const std::uint32_t mask = 0u - std::uint32_t(r.v[q] >= threshold);
+      y[i0 + q] = std::bit_cast<float>(std::bit_cast<std::uint32_t>(x[i0 + q] * scale) & mask);
+    }
   }
 }
 }  // namespace

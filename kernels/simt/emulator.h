@@ -238,35 +238,45 @@ inline void __nanosleep(unsigned ns) {
 [[noreturn]] inline void __trap() { detail::trap("__trap()"); }
 
 // ---- warp ops (sm_70+ semantics: the lanes named in mask rendezvous) ---------------------------
+namespace detail {
 template <class T>
 inline void check_shfl_type() {
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 16,
                 "warp shuffles take trivially copyable values of at most 16 bytes");
 }
 template <class T>
+inline unsigned long long match_bits(T v) {
+  static_assert(std::is_trivially_copyable_v<T> && (sizeof(T) == 4 || sizeof(T) == 8),
+                "__match_*_sync takes 32- or 64-bit values");
+  unsigned long long bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  return bits;
+}
+}  // namespace detail
+template <class T>
 inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = warpSize) {
-  check_shfl_type<T>();
+  detail::check_shfl_type<T>();
   T out = var;
   detail::warp_shfl(detail::kShflIdx, mask, &var, &out, sizeof(T), srcLane, width);
   return out;
 }
 template <class T>
 inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
-  check_shfl_type<T>();
+  detail::check_shfl_type<T>();
   T out = var;
   detail::warp_shfl(detail::kShflUp, mask, &var, &out, sizeof(T), static_cast<int>(delta), width);
   return out;
 }
 template <class T>
 inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
-  check_shfl_type<T>();
+  detail::check_shfl_type<T>();
   T out = var;
   detail::warp_shfl(detail::kShflDown, mask, &var, &out, sizeof(T), static_cast<int>(delta), width);
   return out;
 }
 template <class T>
 inline T __shfl_xor_sync(unsigned mask, T var, int laneMask, int width = warpSize) {
-  check_shfl_type<T>();
+  detail::check_shfl_type<T>();
   T out = var;
   detail::warp_shfl(detail::kShflXor, mask, &var, &out, sizeof(T), laneMask, width);
   return out;
@@ -311,22 +321,14 @@ inline unsigned __reduce_xor_sync(unsigned mask, unsigned v) {
   return static_cast<unsigned>(detail::warp_vote(detail::kReduceXor, mask, v));
 }
 template <class T>
-inline unsigned long long match_bits(T v) {
-  static_assert(std::is_trivially_copyable_v<T> && (sizeof(T) == 4 || sizeof(T) == 8),
-                "__match_*_sync takes 32- or 64-bit values");
-  unsigned long long bits = 0;
-  std::memcpy(&bits, &v, sizeof(T));
-  return bits;
-}
-template <class T>
 inline unsigned __match_any_sync(unsigned mask, T value) {
   return static_cast<unsigned>(
-      detail::warp_vote(detail::kMatchAny, mask, match_bits(value), false, sizeof(T)));
+      detail::warp_vote(detail::kMatchAny, mask, detail::match_bits(value), false, sizeof(T)));
 }
 template <class T>
 inline unsigned __match_all_sync(unsigned mask, T value, int* pred) {
   return static_cast<unsigned>(
-      detail::warp_vote(detail::kMatchAll, mask, match_bits(value), false, sizeof(T), pred));
+      detail::warp_vote(detail::kMatchAll, mask, detail::match_bits(value), false, sizeof(T), pred));
 }
 
 // ---- integer intrinsics --------------------------------------------------------------------
