@@ -287,7 +287,7 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
       const int nb = int(std::min<std::int64_t>(batch_, count - b0));
       WindowArgs a = base;
       a.tile_y0 = q.y0, a.tile_x0 = q.x0, a.tile_h = th, a.tile_w = tw;
-      a.first = first, a.count = nb;
+      a.first = first + b0, a.count = nb;
       run_extract(kind, a, d_stage.as<std::uint8_t>(), windows_, s);
       net_->predict(windows_, nb, opt.want_probs ? d_probs.as<float>() + b0 * K : nullptr,
                     d_top.as<std::int32_t>() + b0);

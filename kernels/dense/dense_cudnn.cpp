@@ -48,19 +48,19 @@ void dense_backward(const DenseArgs& a, const float* x, const float* w, const fl
   check_args(a, "dense_backward (cudnn)");
   LC_CHECK(dw && db, "dense_backward (cudnn): dw and db are required");
   const int n = int(a.n);
-  const float one = 1.f, zero = 0.f;
-  // dx^T [in x n] = W [in x out] * dy^T [out x n]; W's memory read column-major is W^T (ld out).
-  if (dx && n > 0)
-    LC_CUBLAS_CHECK(cublasSgemm(blas(stream), CUBLAS_OP_T, CUBLAS_OP_N, a.in, n, a.out, &one, w, a.out, dy, a.out,
-                                &zero, dx, a.in));
-  // dW^T [out x in] = dy^T [out x n] * x [n x in]; x's memory read column-major is x^T (ld in).
-  // k = n = 0 is valid for cuBLAS: C = beta C = 0.
-  LC_CUBLAS_CHECK(cublasSgemm(blas(stream), CUBLAS_OP_N, CUBLAS_OP_T, a.out, a.in, n, &one, dy, a.out, x, a.in,
-                              &zero, dw, a.out));
-  if (n == 0) {
+  if (n == 0) {  // empty sums: dW = 0, db = 0 (dx is empty)
+    LC_CUDA_CHECK(cudaMemsetAsync(dw, 0, sizeof(float) * std::size_t(a.in) * std::size_t(a.out), stream));
     LC_CUDA_CHECK(cudaMemsetAsync(db, 0, sizeof(float) * std::size_t(a.out), stream));
     return;
   }
+  const float one = 1.f, zero = 0.f;
+  // dx^T [in x n] = W [in x out] * dy^T [out x n]; W's memory read column-major is W^T (ld out).
+  if (dx)
+    LC_CUBLAS_CHECK(cublasSgemm(blas(stream), CUBLAS_OP_T, CUBLAS_OP_N, a.in, n, a.out, &one, w, a.out, dy, a.out,
+                                &zero, dx, a.in));
+  // dW^T [out x in] = dy^T [out x n] * x [n x in]; x's memory read column-major is x^T (ld in).
+  LC_CUBLAS_CHECK(cublasSgemm(blas(stream), CUBLAS_OP_N, CUBLAS_OP_T, a.out, a.in, n, &one, dy, a.out, x, a.in,
+                              &zero, dw, a.out));
   TensorDesc dyd, dbd;
   dyd.set_nhwc(n, 1, 1, a.out);
   dbd.set_nhwc(1, 1, 1, a.out);

@@ -1,7 +1,8 @@
 // Softmax cross-entropy on the cudnn backend (contract: softmax_ce.h). cuDNN has no
 // cross-entropy: softmax_ce is the custom cuda kernel. softmax_predict's probabilities are
 // cudnnSoftmaxForward (CUDNN_SOFTMAX_ACCURATE: max subtracted; MODE_INSTANCE over the classes of
-// each row, the logits viewed as NHWC [n][1][1][classes]); its argmax is the cuda kernel.
+// each row, the logits viewed as NHWC [n][1][1][classes]); its argmax is the cuda kernel, and so
+// are in-place probabilities (probs == logits), which cuDNN does not document as supported.
 #include <climits>
 
 #include "kernels/common/cudnn_context.h"
@@ -18,7 +19,10 @@ void softmax_predict(const SoftmaxCeArgs& a, const float* logits, float* probs, 
   LC_CHECK(a.n >= 0 && a.n <= INT_MAX && a.classes > 0, "softmax_predict (cudnn): bad shape n=", a.n,
            " classes=", a.classes);
   if (a.n == 0) return;
-  // The argmax first: probs may alias logits.
+  if (probs == logits) {
+    lc::cuda::softmax_predict(a, logits, probs, pred, stream);
+    return;
+  }
   if (pred) lc::cuda::softmax_predict(a, logits, nullptr, pred, stream);
   if (probs) {
     TensorDesc d;
