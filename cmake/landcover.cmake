@@ -11,6 +11,9 @@ endif()
 set(LC_SANITIZE_FLAGS)
 if(LC_SANITIZE)
   set(LC_SANITIZE_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  # g++ 12 reports false maybe-uninitialized warnings inside libstdc++'s <regex> when sanitizers
+  # instrument it; they are not about this project's code.
+  list(APPEND LC_CXX_WARNINGS -Wno-maybe-uninitialized)
 endif()
 
 # Options for every C++ target of the project.
