@@ -16,7 +16,7 @@
 # barrier = __syncthreads imbalance, MIO throttle = shared memory), "Source Counters" (hot lines).
 set -euo pipefail
 DATA=${1:?usage: ncu_step.sh DATA_DIR [LANDCOVER_BIN] [OUT_BASENAME]}
-BIN=${2:-build/tools/landcover}
+BIN=${2:-build/landcover}
 OUT=${3:-profiling/results/ncu_step}
 STEP=${STEP:-5}
 mkdir -p "$(dirname "$OUT")"

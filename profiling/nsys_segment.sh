@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Nsight Systems timeline of `landcover segment` (window mode) on the GPU (needs a GPU and nsys).
 #   profiling/nsys_segment.sh CHECKPOINT IMAGE [LANDCOVER_BIN] [OUT_BASENAME]
-#   (defaults: build/tools/landcover, profiling/results/nsys_segment)
+#   (defaults: build/landcover, profiling/results/nsys_segment)
 # Env: BACKEND (cuda), STRIDE (4), BATCH (1024).
 #
 # What to look at:
@@ -13,7 +13,7 @@
 set -euo pipefail
 CKPT=${1:?usage: nsys_segment.sh CHECKPOINT IMAGE [LANDCOVER_BIN] [OUT_BASENAME]}
 IMG=${2:?usage: nsys_segment.sh CHECKPOINT IMAGE [LANDCOVER_BIN] [OUT_BASENAME]}
-BIN=${3:-build/tools/landcover}
+BIN=${3:-build/landcover}
 OUT=${4:-profiling/results/nsys_segment}
 mkdir -p "$(dirname "$OUT")"
 nsys profile --trace=cuda,nvtx,cublas,cudnn,osrt --sample=none --cpuctxsw=none \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Nsight Systems timeline of a short `landcover train` run on the GPU (needs a GPU and nsys; it
 # cannot run on a machine without one).
-#   profiling/nsys_train.sh DATA_DIR [LANDCOVER_BIN] [OUT_BASENAME]   (defaults: build/tools/landcover,
+#   profiling/nsys_train.sh DATA_DIR [LANDCOVER_BIN] [OUT_BASENAME]   (defaults: build/landcover,
 #   profiling/results/nsys_train) -> OUT_BASENAME.nsys-rep and OUT_BASENAME_stats.txt
 # Env: BACKEND (cuda), MAX_IMAGES (200 per class), EPOCHS (1), BATCH (16).
 #
@@ -15,7 +15,7 @@
 #  - cuda_gpu_mem_time_sum / cuda_api_sum: host<->device copies per epoch (should be a few).
 set -euo pipefail
 DATA=${1:?usage: nsys_train.sh DATA_DIR [LANDCOVER_BIN] [OUT_BASENAME]}
-BIN=${2:-build/tools/landcover}
+BIN=${2:-build/landcover}
 OUT=${3:-profiling/results/nsys_train}
 mkdir -p "$(dirname "$OUT")"
 nsys profile --trace=cuda,nvtx,cublas,cudnn,osrt --sample=none --cpuctxsw=none \

@@ -14,7 +14,7 @@
 #
 #   /work/venv-torch/bin/python profiling/torch_segment_cpu.py \
 #       --image ../shared/scenes/landsat_grenada_438x500.png --stride 4 [--checkpoint run.ckpt \
-#       --landcover build/tools/landcover]
+#       --landcover build/landcover]
 import argparse
 import os
 import sys
@@ -69,9 +69,9 @@ def main():
     ap.add_argument("--save-map", help="write the class map as a .npy file (int32 [map_h][map_w])")
     ap.add_argument("--landcover", help="our binary: also run `landcover segment` and compare (needs --checkpoint)")
     ap.add_argument("--landcover-args",
-                    default="segment --image {image} --checkpoint {checkpoint} --mode window --stride {stride} "
-                            "--backend cpu --out {out}",
-                    help="arguments of our run ({image}, {checkpoint}, {stride}, {out} are filled in)")
+                    default="segment --model {checkpoint} --mode window --stride {stride} --batch {batch} "
+                            "--backend cpu --out-dir {out} {image}",
+                    help="arguments of our run ({image}, {checkpoint}, {stride}, {batch}, {out} are filled in)")
     args = ap.parse_args()
 
     from PIL import Image
@@ -137,7 +137,8 @@ def main():
             sys.exit("--landcover needs --checkpoint (our segment command classifies with a trained model)")
         out = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"torch_segment_cpu_{os.getpid()}")
         cmd = [args.landcover] + args.landcover_args.format(image=args.image, checkpoint=args.checkpoint,
-                                                            stride=args.stride, out=out).split()
+                                                            stride=args.stride, batch=args.batch,
+                                                            out=out).split()
         ours = torch_lc.run_landcover(cmd, r"([0-9.]+)\s*windows/s", "windows/s")
         if ours is not None:
             print(f"landcover segmentation: {ours:.1f} windows/s")

@@ -10,7 +10,7 @@
 # Depends on: PyTorch, numpy, Pillow, profiling/torch_lc.py.
 #
 #   /work/venv-torch/bin/python profiling/torch_train_cpu.py --data ../shared/datasets/ucmerced64 \
-#       --steps 200 --landcover build/tools/landcover
+#       --steps 200 --landcover build/landcover
 import argparse
 import glob
 import os

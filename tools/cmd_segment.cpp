@@ -161,10 +161,11 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   if (probs_file) probs_file->commit();
 
   const lc::SegmentStats& st = r.stats;
-  std::printf("%s: %dx%d, %s mode, map %lldx%lld, %lld forward passes in %.3f s (%.0f/s) on %s, %lld tiles\n",
+  const char* unit = so.mode == lc::SegmentMode::pixel ? "colours" : "windows";
+  std::printf("%s: %dx%d, %s mode, map %lldx%lld, %lld forward passes in %.3f s (%.0f %s/s) on %s, %lld tiles\n",
               path.c_str(), in.image.width, in.image.height, o.mode.c_str(), static_cast<long long>(r.map_w),
               static_cast<long long>(r.map_h), static_cast<long long>(st.forwards), st.seconds,
-              st.seconds > 0 ? double(st.forwards) / st.seconds : 0.0, seg.network().backend().name(),
+              st.seconds > 0 ? double(st.forwards) / st.seconds : 0.0, unit, seg.network().backend().name(),
               static_cast<long long>(st.tiles));
   for (const lc::ClassFraction& c : f.classes)
     if (c.pixels > 0) std::printf("  %-22s %8.4f%%  (%lld px)\n", c.name.c_str(), c.percent(), static_cast<long long>(c.pixels));
