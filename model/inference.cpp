@@ -54,11 +54,13 @@ LoadedModel make_untrained_model(const ModelSpec& spec, std::vector<std::string>
   return m;
 }
 
-std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backend& backend, int batch) {
+std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backend& backend, int batch,
+                                                bool flat_inference) {
   LC_CHECK(batch >= 1 && batch <= 65536, "inference batch must be in 1..65536, got ", batch);
   NetworkOptions opt;
   opt.batch = batch;
   opt.training = false;
+  opt.flat_inference = flat_inference;
   auto net = std::make_unique<Network>(model.spec, model.classes(), backend, opt);
   if (model.params.empty()) {
     net->init_parameters(model.init_seed);

@@ -40,8 +40,10 @@ LoadedModel load_inference_model(const std::string& checkpoint_path);
 LoadedModel make_untrained_model(const ModelSpec& spec, std::vector<std::string> class_names, std::uint64_t seed);
 
 // An inference Network (training = false) of batch `batch` with the model's weights uploaded
-// (two host-to-device copies: the parameter buffer and the statistics buffer).
-std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backend& backend, int batch);
+// (two host-to-device copies: the parameter buffer and the statistics buffer); flat_inference
+// also plans Network::predict_flat.
+std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backend& backend, int batch,
+                                                bool flat_inference = false);
 
 // ---- Input images ------------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ Segmenter::Segmenter(const LoadedModel& model, Backend& backend, int batch)
   LC_CHECK(batch >= 1 && batch <= 65536, "--batch must be in 1..65536, got ", batch);
   LC_CHECK(model.classes() >= 1 && model.classes() <= kMaxPaletteClasses, model.origin, ": ", model.classes(),
            " classes; segmentation supports 1..", kMaxPaletteClasses);
-  net_ = make_inference_network(model, backend, batch);
+  net_ = make_inference_network(model, backend, batch, /*flat_inference=*/true);
   Device& dev = backend.device();
   const std::vector<std::uint8_t> pal = palette_bytes(model.classes());
   palette_ = static_cast<std::uint8_t*>(dev.alloc(pal.size()));
@@ -128,13 +128,19 @@ SegmentResult Segmenter::segment_pixel(const InputImage& in, const SegmentOption
   SegmentResult r;
   r.stats.device_bytes = d_colours.bytes() + d_top.bytes() + d_probs.bytes();
   dev.copy_h2d(d_colours.as<std::uint8_t>(), colours.data(), colours.size(), s);  // the one upload
+  const ActShape reduced = net_->flat_input_shape();
   for (std::int64_t b0 = 0; b0 < U; b0 += batch_) {
     LC_NVTX_RANGE("batch ", r.stats.batches);
     const int nb = int(std::min<std::int64_t>(batch_, U - b0));
     FlatPatchArgs fa;
-    fa.count = nb, fa.height = H, fa.width = W, fa.channels = 3;
+    fa.count = nb, fa.height = opt.reduce_flat ? reduced.h : H, fa.width = opt.reduce_flat ? reduced.w : W;
+    fa.channels = 3;
     run_flat(kind, fa, d_colours.as<std::uint8_t>() + b0 * 3, windows_, s);
-    net_->predict(windows_, nb, opt.want_probs ? d_probs.as<float>() + b0 * K : nullptr, d_top.as<std::int32_t>() + b0);
+    float* probs = opt.want_probs ? d_probs.as<float>() + b0 * K : nullptr;
+    if (opt.reduce_flat)
+      net_->predict_flat(windows_, nb, probs, d_top.as<std::int32_t>() + b0);
+    else
+      net_->predict(windows_, nb, probs, d_top.as<std::int32_t>() + b0);
     ++r.stats.batches;
     if (opt.progress) opt.progress(b0 + nb, U);
   }

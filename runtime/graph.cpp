@@ -20,6 +20,8 @@
 #include "kernels/elu/elu.h"
 #include "kernels/maxpool/maxpool.h"
 #include "kernels/softmax_ce/softmax_ce.h"
+#include "kernels/image/image.h"
+#include "runtime/flat_geometry.h"
 #include "runtime/graph_capture.h"
 #include "runtime/nvtx.h"
 
@@ -76,11 +78,15 @@ struct Network::Impl {
   stream_t stream;
   Tensor arena, grads, adam_m, adam_v, adam_state, train_totals, eval_totals, loss, params, state;
   char* arena_base = nullptr;
-  Plan train, infer;
+  Plan train, infer, flat;  // flat: flat-colour inference on reduced images (flat_geometry.h)
+  std::unique_ptr<FlatGeometry> flat_geom;
+  Tensor flat_maps;                             // every gather's rows and cols, int32, device
+  std::vector<const std::int32_t*> flat_rows, flat_cols;  // [layer] device pointers (null: none)
   Plan* last_plan = nullptr;
 
   float* input_ptr = nullptr;        // the training plan's input (net.input_)
   float* infer_x = nullptr;          // the inference plan's input, set per call
+  float* flat_x = nullptr;           // the flat plan's input, set per call
   const std::int32_t* labels_ptr = nullptr;
   // The inference head, set per call: eval (loss + accuracy + predictions) or predict.
   bool head_eval = true;
@@ -122,28 +128,49 @@ struct Network::Impl {
   }
 
   void build_train();
-  void build_infer();
+  // An inference plan (forward + head) over a layer table, reading its input from *x; with a flat
+  // geometry, the gathers between its segments.
+  void build_infer(Plan& p, float* const* x, const std::vector<LayerInfo>& layers, bool with_gathers);
   // Forward of every layer into plan p (training or inference mode) from value x; returns the
   // activations: acts[i] is the input of layer i, acts[layers] the logits. Per layer, the saved
   // batch-norm statistics and max-pool argmax buffers for the backward.
   struct Saved {
     int mean = -1, inv_std = -1, argmax = -1;
   };
-  std::vector<Val> build_forward(Plan& p, bool training, Val x, std::vector<Saved>& saved);
+  std::vector<Val> build_forward(Plan& p, bool training, Val x, std::vector<Saved>& saved,
+                                 const std::vector<LayerInfo>& layers, bool with_gathers);
   void plan_memory_of(Plan& p);
   void run_plan(Plan& p);
   std::string tag() const { return std::string(" [") + backend_name(kind) + "]"; }
 };
 
 std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool training, Val x,
-                                                             std::vector<Saved>& saved) {
+                                                             std::vector<Saved>& saved,
+                                                             const std::vector<LayerInfo>& layers,
+                                                             bool with_gathers) {
   const int N = net.opts_.batch;
   const BackendKind k = kind;
   const stream_t s = stream;
   std::vector<Val> acts{x};
-  saved.assign(net.layers_.size(), Saved{});
-  for (const LayerInfo& L : net.layers_) {
-    const Val X = acts.back();
+  saved.assign(layers.size(), Saved{});
+  for (const LayerInfo& L : layers) {
+    Val X = acts.back();
+    const std::size_t li = std::size_t(L.index);
+    if (with_gathers && flat_rows[li]) {
+      // Flat-colour inference: pick the rows and columns this segment runs on (flat_geometry.h).
+      const LayerInfo& prev = layers[li - 1];
+      GatherRowsColsArgs a;
+      a.count = N, a.in_h = prev.out.h, a.in_w = prev.out.w, a.channels = L.in.c, a.out_h = L.in.h, a.out_w = L.in.w;
+      const std::int32_t *rows = flat_rows[li], *cols = flat_cols[li];
+      const Val Y = new_val(p, L.prefix() + ".gathered", std::int64_t(N) * L.in.numel());
+      add_node(p, L.prefix() + " gather rows/cols" + tag(), {X, Y}, {}, [=, this, &p] {
+        const float* xp = ptr(p, X);
+        float* yp = ptr(p, Y);
+        LC_DISPATCH(k, gather_rows_cols, a, xp, rows, cols, yp, s);
+      });
+      acts.back() = Y;  // the layer's input is the gathered activation
+      X = Y;
+    }
     const std::string name = L.prefix() + (training ? " fwd" : " infer") + tag();
     const std::int64_t out_floats = std::int64_t(N) * L.out.numel();
     auto P = [&](int j) { return net.params_[net.param_index_.at(L.params[std::size_t(j)].name)].data; };
@@ -261,7 +288,7 @@ void Network::Impl::build_train() {
                        if (source) source(stream);
                      }});
   std::vector<Saved> saved;
-  const std::vector<Val> acts = build_forward(p, true, Val{-1, &input_ptr}, saved);
+  const std::vector<Val> acts = build_forward(p, true, Val{-1, &input_ptr}, saved, net.layers_, false);
   const std::size_t nl = net.layers_.size();
 
   // Loss head: softmax cross-entropy, training totals on the device.
@@ -417,13 +444,12 @@ void Network::Impl::build_train() {
   plan_memory_of(p);
 }
 
-void Network::Impl::build_infer() {
-  Plan& p = infer;
+void Network::Impl::build_infer(Plan& p, float* const* x, const std::vector<LayerInfo>& layers, bool with_gathers) {
   const BackendKind k = kind;
   const stream_t s = stream;
   const int N = net.opts_.batch;
   std::vector<Saved> saved;
-  const std::vector<Val> acts = build_forward(p, false, Val{-1, &infer_x}, saved);
+  const std::vector<Val> acts = build_forward(p, false, Val{-1, x}, saved, layers, with_gathers);
   const Val logits = acts.back();
   LC_CHECK(logits.buf >= 0, "the model's logits alias its input");
   p.logits = logits.buf;
@@ -546,10 +572,33 @@ Network::Network(const ModelSpec& spec, int classes, Backend& backend, const Net
   im.labels_ptr = labels_.data<std::int32_t>();
 
   if (opts_.training) im.build_train();
-  im.build_infer();
-  arena_bytes_ = opts_.training ? im.train.mem.peak : im.infer.mem.peak;
-  arena_unshared_ = opts_.training ? im.train.mem.unshared : im.infer.mem.unshared;
-  const std::size_t arena = std::max(im.train.mem.peak, im.infer.mem.peak);
+  im.build_infer(im.infer, &im.infer_x, layers_, false);
+  if (opts_.flat_inference) {
+    LC_CHECK(!opts_.training, "network: flat-colour inference needs an inference network");
+    im.flat_geom = std::make_unique<FlatGeometry>(derive_flat_geometry(layers_));
+    const FlatGeometry& g = *im.flat_geom;
+    // All gather maps in one device buffer, uploaded once.
+    std::vector<std::int32_t> maps;
+    std::vector<std::size_t> row_at(layers_.size()), col_at(layers_.size());
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      row_at[i] = maps.size();
+      maps.insert(maps.end(), g.rows[i].begin(), g.rows[i].end());
+      col_at[i] = maps.size();
+      maps.insert(maps.end(), g.cols[i].begin(), g.cols[i].end());
+    }
+    im.flat_maps = Tensor::zeros(dev, {std::max<std::int64_t>(std::int64_t(maps.size()), 1)}, DType::i32);
+    if (!maps.empty())
+      dev.copy_h2d(im.flat_maps.data(), maps.data(), maps.size() * sizeof(std::int32_t), im.stream);
+    const std::int32_t* base = im.flat_maps.data<std::int32_t>();
+    im.flat_rows.assign(layers_.size(), nullptr);
+    im.flat_cols.assign(layers_.size(), nullptr);
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      if (!g.rows[i].empty()) im.flat_rows[i] = base + row_at[i], im.flat_cols[i] = base + col_at[i];
+    im.build_infer(im.flat, &im.flat_x, g.layers, true);
+  }
+  arena_bytes_ = opts_.training ? im.train.mem.peak : std::max(im.infer.mem.peak, im.flat.mem.peak);
+  arena_unshared_ = opts_.training ? im.train.mem.unshared : std::max(im.infer.mem.unshared, im.flat.mem.unshared);
+  const std::size_t arena = std::max({im.train.mem.peak, im.infer.mem.peak, im.flat.mem.peak});
   im.arena = Tensor::empty(dev, {std::int64_t(std::max<std::size_t>(arena, 1))}, DType::u8);
   // Poison: all-ones bytes are NaN as floats, so a read of memory no node wrote shows up as NaN.
   dev.memset(im.arena.data(), 0xFF, im.arena.bytes(), im.stream);
@@ -758,6 +807,26 @@ void Network::predict(const float* x, int n, float* probs, std::int32_t* top) {
   }
   im.head_eval = false, im.head_n = n, im.head_pred = top, im.head_probs = probs;
   im.run_plan(im.infer);
+}
+
+ActShape Network::flat_input_shape() const {
+  LC_CHECK(impl_->flat_geom, "network: built without flat_inference");
+  return impl_->flat_geom->input;
+}
+
+const FlatGeometry& Network::flat_geometry() const {
+  LC_CHECK(impl_->flat_geom, "network: built without flat_inference");
+  return *impl_->flat_geom;
+}
+
+void Network::predict_flat(const float* x, int n, float* probs, std::int32_t* top) {
+  LC_CHECK(impl_->flat_geom, "network: built without flat_inference");
+  LC_CHECK(n >= 1 && n <= opts_.batch, "network: predict_flat of ", n, " images, batch is ", opts_.batch);
+  Impl& im = *impl_;
+  // Rows past n are read (full-batch shapes): the caller's buffer holds `batch` images.
+  im.flat_x = const_cast<float*>(x);  // read only
+  im.head_eval = false, im.head_n = n, im.head_pred = top, im.head_probs = probs;
+  im.run_plan(im.flat);
 }
 
 std::vector<float> Network::read_logits() const {

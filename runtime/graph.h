@@ -52,7 +52,7 @@
 //   64-bit output r, u = (r >> 40) * 2^-24 in [0, 1), w = float((2u - 1) * l) in double.
 //   Generated on the host once and uploaded once.
 //
-// Depends on: runtime/layers.h, runtime/backend.h, runtime/tensor.h, runtime/graph_memory.h,
+// Depends on: runtime/layers.h, runtime/flat_geometry.h, runtime/backend.h, runtime/tensor.h, runtime/graph_memory.h,
 // runtime/graph_capture.h, kernels/* op contracts (in graph.cpp only), kernels/common/launch_count.h.
 #pragma once
 
@@ -65,6 +65,7 @@
 
 #include "kernels/common/launch_count.h"
 #include "runtime/backend.h"
+#include "runtime/flat_geometry.h"
 #include "runtime/graph_memory.h"
 #include "runtime/layers.h"
 #include "runtime/tensor.h"
@@ -77,6 +78,7 @@ struct NetworkOptions {
   std::uint64_t seed = 0;      // dropout key (the run's --seed)
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;  // Adam (MODEL.md)
   bool cuda_graph = true;      // cuda / cudnn: capture the training step and replay it
+  bool flat_inference = false; // inference only: also plan predict_flat (runtime/flat_geometry.h)
 };
 
 // One named tensor of the parameter or state buffer, in device memory.
@@ -166,6 +168,14 @@ class Network {
   // ---- Inference (classify / segment): n <= batch images x [n][H][W][C] f32 (device) ->
   // probabilities [n][classes] and the top class [n] (device; either may be null).
   void predict(const float* x, int n, float* probs, std::int32_t* top);
+
+  // ---- Flat-colour inference (segmentation's pixel mode; needs options.flat_inference): every
+  // input image is one colour everywhere, evaluated exactly on the reduced images of
+  // runtime/flat_geometry.h. x holds `batch` flat images of flat_input_shape() (device; rows past
+  // n are computed and ignored); results as predict() gives for the same colours at full size.
+  ActShape flat_input_shape() const;
+  const FlatGeometry& flat_geometry() const;
+  void predict_flat(const float* x, int n, float* probs, std::int32_t* top);
 
   // ---- Inspection
   std::vector<float> read_logits() const;  // [batch][classes] of the last forward (train or eval)

@@ -1,5 +1,6 @@
 // Image op CUDA kernels (contract: image.h): batch gather + augmentation, resize (integer area /
-// bilinear weights), window extraction, flat colour patches, class histogram + colour map.
+// bilinear weights), window extraction, flat colour patches, class histogram + colour map, row/column
+// gather (flat-colour inference).
 // Every value written is an exact integer result or one float(x) / 255.0f (IEEE division; no fast
 // math), so these kernels produce the same bits as lc::cpu. 64-bit element indices throughout.
 // Depends on: kernels/simt/simt.h, kernels/image/image.h (shared geometry / RNG helpers).
@@ -329,6 +330,31 @@ void class_map(const ClassMapArgs& a, const std::int32_t* cls, const std::uint8_
   if (a.n == 0 || (!counts && !rgb)) return;
   simt::launch(class_map_kernel, dim3(grid_for(a.n, kThreads, 1024)), dim3(kThreads),
                counts ? std::size_t(bins) * sizeof(unsigned) : 0, stream, a, cls, mask, palette, counts, rgb);
+}
+
+// ---- gather_rows_cols -------------------------------------------------------------------------
+// One thread per output element (grid-stride); consecutive threads take consecutive channels of
+// one output pixel, so reads of a source pixel and all writes coalesce.
+__global__ void gather_rows_cols_kernel(GatherRowsColsArgs a, std::int64_t total, const float* __restrict__ in,
+                                        const std::int32_t* __restrict__ rows, const std::int32_t* __restrict__ cols,
+                                        float* __restrict__ out, float nan) {
+  const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
+  for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const std::int64_t c = e % a.channels, px = e / a.channels;
+    const std::int64_t j = px % a.out_w, i = (px / a.out_w) % a.out_h, k = px / (std::int64_t(a.out_w) * a.out_h);
+    const std::int32_t r = rows[i], q = cols[j];
+    const bool ok = r >= 0 && r < a.in_h && q >= 0 && q < a.in_w;
+    out[e] = ok ? in[((k * a.in_h + r) * a.in_w + q) * a.channels + c] : nan;
+  }
+}
+
+void gather_rows_cols(const GatherRowsColsArgs& a, const float* in, const std::int32_t* rows,
+                      const std::int32_t* cols, float* out, stream_t stream) {
+  check_gather_rows_cols_args(a);
+  const std::int64_t total = a.count * a.out_h * a.out_w * a.channels;
+  if (total == 0) return;
+  simt::launch_flat(gather_rows_cols_kernel, dim3(grid_for(total, kThreads, 16384)), dim3(kThreads), 0, stream, a,
+                    total, in, rows, cols, out, std::numeric_limits<float>::quiet_NaN());
 }
 
 }  // namespace lc::LC_KERNEL_NS

@@ -74,6 +74,11 @@
 //    segmentation sums over tiles). counts or rgb may be nullptr (not written). Integer counts are
 //    exact whatever the summation order, hence deterministic.
 //
+// 6. gather_rows_cols (the graph runtime's flat-colour inference, runtime/flat_geometry.h):
+//    out[k][i][j][c] = in[k][rows[i]][cols[j]][c] for rows [out_h] and cols [out_w] int32 (device
+//    memory); the float bits are copied. An index outside [0, in_h) / [0, in_w) is not read: the
+//    element is quiet NaN (every backend), so a wrong map shows up instead of reading wrong memory.
+//
 // Implementation versions (args.version, 0 = automatic; ref and cpu ignore it; all are tested):
 //   resize:           1 one thread per output pixel; 2 one block per output pixel (large shrink)
 //   extract_windows:  1 one thread per output element, reading the image directly;
@@ -279,6 +284,13 @@ struct FlatPatchArgs {
   std::int32_t height = 64, width = 64, channels = 3;
 };
 
+// ---- 6. gather_rows_cols --------------------------------------------------------------------
+
+struct GatherRowsColsArgs {
+  std::int64_t count = 0;  // images
+  std::int32_t in_h = 0, in_w = 0, channels = 0, out_h = 0, out_w = 0;
+};
+
 // ---- 5. class_map ---------------------------------------------------------------------------
 
 struct ClassMapArgs {
@@ -305,6 +317,9 @@ LC_DECLARE_IN_ALL_IMPLS(
   // (or nullptr), rgb [n][3] u8 (or nullptr).
   void class_map(const ClassMapArgs& a, const std::int32_t* cls, const std::uint8_t* mask,
                  const std::uint8_t* palette, std::int64_t* counts, std::uint8_t* rgb, stream_t stream);
+  // in [count][in_h][in_w][C] float, rows [out_h], cols [out_w] int32 -> out [count][out_h][out_w][C].
+  void gather_rows_cols(const GatherRowsColsArgs& a, const float* in, const std::int32_t* rows,
+                        const std::int32_t* cols, float* out, stream_t stream);
 )
 
 namespace lc {
@@ -315,4 +330,5 @@ void check_resize_args(const ResizeArgs& a);
 WindowArgs checked_window_args(const WindowArgs& a);
 void check_flat_patch_args(const FlatPatchArgs& a);
 void check_class_map_args(const ClassMapArgs& a);
+void check_gather_rows_cols_args(const GatherRowsColsArgs& a);
 }  // namespace lc

@@ -1,6 +1,7 @@
 // Image ops on the host for the cpu backend (contract: image.h): the kernels' formulas (integer
 // resize weights, augment_source, reflect101 from image.h), OpenMP over rows / windows / pixels.
 // Bit-identical to the CUDA kernels: every value is an exact integer result or one x / 255.
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -150,6 +151,25 @@ void class_map(const ClassMapArgs& a, const std::int32_t* cls, const std::uint8_
   }
   if (counts)
     for (std::int64_t b = 0; b < bins; ++b) counts[b] = (a.accumulate ? counts[b] : 0) + total[std::size_t(b)];
+}
+
+void gather_rows_cols(const GatherRowsColsArgs& a, const float* in, const std::int32_t* rows,
+                      const std::int32_t* cols, float* out, stream_t) {
+  check_gather_rows_cols_args(a);
+  const std::int64_t C = a.channels, H = a.out_h, W = a.out_w;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+#pragma omp parallel for schedule(static) if (a.count > 8)
+  for (std::int64_t k = 0; k < a.count; ++k)
+    for (std::int64_t i = 0; i < H; ++i)
+      for (std::int64_t j = 0; j < W; ++j) {
+        float* dst = out + ((k * H + i) * W + j) * C;
+        const std::int64_t r = rows[i], q = cols[j];
+        if (r < 0 || r >= a.in_h || q < 0 || q >= a.in_w) {
+          std::fill_n(dst, C, nan);
+          continue;
+        }
+        std::copy_n(in + ((k * a.in_h + r) * a.in_w + q) * C, C, dst);
+      }
 }
 
 }  // namespace lc::cpu

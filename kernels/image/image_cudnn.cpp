@@ -32,4 +32,9 @@ void class_map(const ClassMapArgs& a, const std::int32_t* cls, const std::uint8_
   lc::cuda::class_map(a, cls, mask, palette, counts, rgb, stream);
 }
 
+void gather_rows_cols(const GatherRowsColsArgs& a, const float* in, const std::int32_t* rows,
+                      const std::int32_t* cols, float* out, stream_t stream) {
+  lc::cuda::gather_rows_cols(a, in, rows, cols, out, stream);
+}
+
 }  // namespace lc::cudnn

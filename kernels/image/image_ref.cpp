@@ -75,6 +75,12 @@ void check_class_map_args(const ClassMapArgs& a) {
   LC_CHECK(a.classes >= 1 && a.classes <= 4096, "class_map: classes must be 1..4096, got ", a.classes);
 }
 
+void check_gather_rows_cols_args(const GatherRowsColsArgs& a) {
+  LC_CHECK(a.count >= 0, "gather_rows_cols: negative count ", a.count);
+  LC_CHECK(a.in_h >= 1 && a.in_w >= 1 && a.channels >= 1 && a.out_h >= 1 && a.out_w >= 1,
+           "gather_rows_cols: bad shape ", a.in_h, "x", a.in_w, "x", a.channels, " -> ", a.out_h, "x", a.out_w);
+}
+
 }  // namespace lc
 
 namespace lc::ref {
@@ -239,6 +245,21 @@ void class_map(const ClassMapArgs& a, const std::int32_t* cls, const std::uint8_
     if (rgb)
       for (int c = 0; c < 3; ++c) rgb[p * 3 + c] = known ? palette[cls[p] * 3 + c] : a.nodata_rgb[c];
   }
+}
+
+void gather_rows_cols(const GatherRowsColsArgs& a, const float* in, const std::int32_t* rows,
+                      const std::int32_t* cols, float* out, stream_t) {
+  check_gather_rows_cols_args(a);
+  const std::int64_t C = a.channels;
+  for (std::int64_t k = 0; k < a.count; ++k)
+    for (std::int64_t i = 0; i < a.out_h; ++i)
+      for (std::int64_t j = 0; j < a.out_w; ++j) {
+        const std::int64_t r = rows[i], q = cols[j];
+        const bool ok = r >= 0 && r < a.in_h && q >= 0 && q < a.in_w;
+        for (std::int64_t c = 0; c < C; ++c)
+          out[((k * a.out_h + i) * a.out_w + j) * C + c] =
+              ok ? in[((k * a.in_h + r) * a.in_w + q) * C + c] : std::numeric_limits<float>::quiet_NaN();
+      }
 }
 
 }  // namespace lc::ref
