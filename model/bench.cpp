@@ -33,6 +33,15 @@ SegmentBench bench_segment(Backend& backend, const ModelSpec& spec, int side, in
   b.side = side, b.stride = stride, b.batch = batch, b.windows = r.stats.forwards, b.seconds = r.stats.seconds;
   b.windows_per_s = r.stats.seconds > 0 ? double(r.stats.forwards) / r.stats.seconds : 0;
   b.pixels_per_s = r.stats.seconds > 0 ? double(side) * side / r.stats.seconds : 0;
+  opt.mode = SegmentMode::pixel;
+  for (const bool reduce : {true, false}) {
+    opt.reduce_flat = reduce;
+    seg.segment(in, opt);  // warm-up
+    const SegmentResult p = seg.segment(in, opt);
+    b.colours = p.stats.forwards;
+    (reduce ? b.colours_per_s : b.colours_per_s_full) =
+        p.stats.seconds > 0 ? double(p.stats.forwards) / p.stats.seconds : 0;
+  }
   return b;
 }
 

@@ -765,6 +765,10 @@ void run_bench(const Options& o) {
                   "%.1f windows/s, %.0f image pixels/s\n",
                   gpu ? "GPU" : "CPU, not GPU speed", be->name(), side, side, stride, sb,
                   static_cast<long long>(s.windows), s.seconds, s.windows_per_s, s.pixels_per_s);
+      std::printf("pixel mode, %lld colours: %.1f colours/s with reduced flat patches, %.1f with full-size patches "
+                  "(%.2fx)\n",
+                  static_cast<long long>(s.colours), s.colours_per_s, s.colours_per_s_full,
+                  s.colours_per_s_full > 0 ? s.colours_per_s / s.colours_per_s_full : 0.0);
       segs[k].push_back(s);
     }
   }
@@ -806,7 +810,9 @@ void run_bench(const Options& o) {
     for (const SegmentBench& s : segs[k])
       j["segmentation"].push_back({{"image_side", s.side}, {"stride", s.stride}, {"batch", s.batch},
                                    {"windows", s.windows}, {"seconds", s.seconds},
-                                   {"windows_per_s", s.windows_per_s}, {"pixels_per_s", s.pixels_per_s}});
+                                   {"windows_per_s", s.windows_per_s}, {"pixels_per_s", s.pixels_per_s},
+                                   {"pixel_mode_colours", s.colours}, {"colours_per_s", s.colours_per_s},
+                                   {"colours_per_s_full_patches", s.colours_per_s_full}});
     return j;
   };
   if (!o.json.empty()) {
