@@ -2,13 +2,15 @@
 # The main job: build, train the EuroSAT CNN on a class-per-folder data set, then segment a scene.
 #   bash scripts/main_job.sh DATA_DIR SCENE_IMAGE [extra train options...]
 # Environment: BUILD_DIR (default build), OUT_DIR (default out), BACKEND (default auto),
-# EPOCHS (default 5, the recipe's).
+# EPOCHS (default 5, the recipe's), NODATA (default 0,0,0: the black fill around Landsat scenes is
+# left out of the window-mode map and fractions; empty: no nodata colour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: bash scripts/main_job.sh DATA_DIR SCENE_IMAGE [train options...]" >&2; exit 2; }
 DATA=$1 SCENE=$2
 shift 2
 BUILD_DIR=${BUILD_DIR:-build} OUT_DIR=${OUT_DIR:-out} BACKEND=${BACKEND:-auto} EPOCHS=${EPOCHS:-5}
+NODATA=${NODATA-0,0,0}
 export PATH="/usr/local/cuda/bin:$PATH"
 WITH_CUDA=ON
 command -v nvcc >/dev/null || WITH_CUDA=OFF
@@ -19,7 +21,7 @@ mkdir -p "$OUT_DIR"
 "$BUILD_DIR/landcover" train --data "$DATA" --backend "$BACKEND" --epochs "$EPOCHS" \
   --out "$OUT_DIR/model.ckpt" --metrics "$OUT_DIR/metrics.csv" "$@"
 "$BUILD_DIR/landcover" segment --model "$OUT_DIR/model.ckpt" --backend "$BACKEND" --mode window \
-  --out-dir "$OUT_DIR" "$SCENE"
+  ${NODATA:+--nodata "$NODATA"} --out-dir "$OUT_DIR" "$SCENE"
 "$BUILD_DIR/landcover" segment --model "$OUT_DIR/model.ckpt" --backend "$BACKEND" --mode pixel \
   --out-dir "$OUT_DIR/pixel" "$SCENE"
 echo "outputs in $OUT_DIR"
