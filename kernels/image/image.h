@@ -1,6 +1,6 @@
 // Image ops, the contract: batch gather with augmentation (training), resize (data sets of other
 // sizes, whole-image classification), window extraction and flat colour patches (segmentation),
-// class histogram + colour map (segmentation output).
+// class histogram + colour map (segmentation output), row/column gather (flat-colour inference).
 // Depends on: kernels/common/impls.h (implementation namespaces), kernels/dropout/philox.h (the
 // augmentation RNG); nothing CUDA-specific. The small inline helpers below are host+device
 // (LC_IMAGE_HD), so the kernels and the cpu backend share one formula; the reference does not.
