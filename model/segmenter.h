@@ -12,8 +12,8 @@
 //   colours are uploaded once, their patches generated on the device (flat_patches) and classified
 //   in batches, and the classes (and probabilities) downloaded once. The map is size x size.
 //   A flat patch is evaluated exactly on the network's reduced images (runtime/flat_geometry.h:
-//   6x6 .. 10x10 instead of 64x64 for the seed network, 3.2x fewer multiply-adds); reduce_flat =
-//   false classifies the full-size patches instead (for comparison).
+//   5x5 .. 10x10 instead of 64x64 .. 8x8 for the seed network, 4.6x fewer multiply-adds);
+//   reduce_flat = false classifies the full-size patches instead (for comparison).
 //   --nodata and alpha do not apply (the seed's method works on resized RGB only).
 //
 // window (what land-cover users need): map cell (i, j) of an output grid with stride S (map

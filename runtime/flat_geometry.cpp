@@ -90,7 +90,8 @@ Axis derive_axis(const std::vector<LayerInfo>& layers, int n) {
 
   std::vector<std::size_t> bounds{0};
   for (std::size_t i = 0; i < end; ++i)
-    if (layers[i].spec.type == LayerType::maxpool && i + 1 < end) bounds.push_back(i + 1);
+    if ((layers[i].spec.type == LayerType::conv2d || layers[i].spec.type == LayerType::maxpool) && i + 1 < end)
+      bounds.push_back(i + 1);
   bounds.push_back(end);
 
   Axis ax;
