@@ -91,6 +91,8 @@ struct Network::Impl {
   // The inference head, set per call: eval (loss + accuracy + predictions) or predict.
   bool head_eval = true;
   int head_n = 0;
+  // Images an inference plan computes, set per call (see live_rows).
+  int infer_rows = 0;
   std::int32_t* head_pred = nullptr;
   float* head_probs = nullptr;
 
@@ -142,6 +144,9 @@ struct Network::Impl {
   void plan_memory_of(Plan& p);
   void run_plan(Plan& p);
   std::string tag() const { return std::string(" [") + backend_name(kind) + "]"; }
+  // Rows of the batch an inference node computes: the call's n (infer_rows), except on cudnn,
+  // whose algorithm choice and workspace are per shape, so it always runs the full batch.
+  int live_rows(int N) const { return kind == BackendKind::cudnn || infer_rows < 1 ? N : infer_rows; }
 };
 
 std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool training, Val x,
@@ -153,6 +158,8 @@ std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool train
   const stream_t s = stream;
   std::vector<Val> acts{x};
   saved.assign(layers.size(), Saved{});
+  // Images a node computes when it runs: the whole batch when training, else live_rows.
+  auto rows = [this, N, training] { return training ? N : live_rows(N); };
   for (const LayerInfo& L : layers) {
     Val X = acts.back();
     const std::size_t li = std::size_t(L.index);
@@ -166,7 +173,9 @@ std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool train
       add_node(p, L.prefix() + " gather rows/cols" + tag(), {X, Y}, {}, [=, this, &p] {
         const float* xp = ptr(p, X);
         float* yp = ptr(p, Y);
-        LC_DISPATCH(k, gather_rows_cols, a, xp, rows, cols, yp, s);
+        GatherRowsColsArgs an = a;
+        an.count = live_rows(N);
+        LC_DISPATCH(k, gather_rows_cols, an, xp, rows, cols, yp, s);
       });
       acts.back() = Y;  // the layer's input is the gathered activation
       X = Y;
@@ -197,7 +206,9 @@ std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool train
           add_node(p, name, {X, Y}, {}, [=, this, &p] {
             const float* xp = ptr(p, X);
             float* yp = ptr(p, Y);
-            LC_DISPATCH(k, batchnorm_forward_inference, a, xp, gamma, beta, mm, mv, yp, s);
+            BatchNormArgs an = a;
+            an.n = rows();
+            LC_DISPATCH(k, batchnorm_forward_inference, an, xp, gamma, beta, mm, mv, yp, s);
           });
         }
         acts.push_back(Y);
@@ -216,7 +227,12 @@ std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool train
           const float* xp = ptr(p, X);
           float* yp = ptr(p, Y);
           const Workspace w = ws(p, wsbuf);
-          LC_DISPATCH(k, conv2d_forward, a, xp, wt, b, yp, w, s);
+          Conv2dArgs an = a;
+          an.n = rows();
+          // Fewer images must fit the workspace planned for the batch; otherwise run them all.
+          if (an.n != a.n && [&]() -> std::size_t { LC_DISPATCH(k, conv2d_workspace_bytes, an); }() > w.bytes)
+            an.n = a.n;
+          LC_DISPATCH(k, conv2d_forward, an, xp, wt, b, yp, w, s);
         });
         acts.push_back(Y);
         break;
@@ -234,7 +250,9 @@ std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool train
           const float* xp = ptr(p, X);
           float* yp = ptr(p, Y);
           std::uint8_t* amp = am >= 0 ? static_cast<std::uint8_t*>(raw(p, am)) : nullptr;
-          LC_DISPATCH(k, maxpool_forward, a, xp, yp, amp, s);
+          MaxPoolArgs an = a;
+          an.n = rows();
+          LC_DISPATCH(k, maxpool_forward, an, xp, yp, amp, s);
         });
         acts.push_back(Y);
         break;
@@ -251,7 +269,9 @@ std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool train
         add_node(p, name, {X, Y}, {}, [=, this, &p] {
           const float* xp = ptr(p, X);
           float* yp = ptr(p, Y);
-          LC_DISPATCH(k, dense_forward, a, xp, wt, b, yp, s);
+          DenseArgs an = a;
+          an.n = rows();
+          LC_DISPATCH(k, dense_forward, an, xp, wt, b, yp, s);
         });
         acts.push_back(Y);
         break;
@@ -786,10 +806,11 @@ Totals Network::read_eval_totals() {
 void Network::eval_batch(int n, std::int32_t* pred) {
   LC_CHECK(n >= 1 && n <= opts_.batch, "network: eval_batch of ", n, " images, batch is ", opts_.batch);
   Impl& im = *impl_;
-  // The forward always runs the full batch (fixed shapes and workspaces); the loss and the
-  // predictions take the first n rows, so stale rows past n never count.
+  // The forward computes the first n rows (live_rows); the loss and the predictions take those
+  // n, so stale rows past n never count.
   im.infer_x = input_.data<float>();
   im.head_eval = true, im.head_n = n, im.head_pred = pred, im.head_probs = nullptr;
+  im.infer_rows = n;
   im.run_plan(im.infer);
 }
 
@@ -806,6 +827,7 @@ void Network::predict(const float* x, int n, float* probs, std::int32_t* top) {
     im.infer_x = input_.data<float>();
   }
   im.head_eval = false, im.head_n = n, im.head_pred = top, im.head_probs = probs;
+  im.infer_rows = n;
   im.run_plan(im.infer);
 }
 
@@ -823,9 +845,10 @@ void Network::predict_flat(const float* x, int n, float* probs, std::int32_t* to
   LC_CHECK(impl_->flat_geom, "network: built without flat_inference");
   LC_CHECK(n >= 1 && n <= opts_.batch, "network: predict_flat of ", n, " images, batch is ", opts_.batch);
   Impl& im = *impl_;
-  // Rows past n are read (full-batch shapes): the caller's buffer holds `batch` images.
+  // Rows past n may be read (live_rows): the caller's buffer holds `batch` images.
   im.flat_x = const_cast<float*>(x);  // read only
   im.head_eval = false, im.head_n = n, im.head_pred = top, im.head_probs = probs;
+  im.infer_rows = n;
   im.run_plan(im.flat);
 }
 

@@ -21,9 +21,11 @@
 // changes per step from device memory. kernels/image's gather_batch takes the step and the index
 // offset as host arguments, so the trainer runs it before train_step there instead (no source).
 //
-// Evaluation and prediction always run the forward over the full batch (fixed shapes and
-// workspaces); the loss, accuracy and predictions take the first n rows only, so whatever the
-// rows past n hold never counts (inference is per image: batch norm uses moving statistics).
+// Evaluation and prediction of n <= batch images compute the first n rows only (buffers and
+// workspaces are planned for the full batch; a conv whose workspace for n would not fit, and
+// every node on cudnn, whose algorithm choice is per shape, compute the full batch). The loss,
+// accuracy and predictions take the first n rows only, so whatever the rows past n hold never
+// counts (inference is per image: batch norm uses moving statistics).
 //
 // Golden tests and checkpoints: write("L01.conv2d.kernel", values), read(name), read_grad(name),
 // read_logits() (the last forward's [batch][classes] logits), last_loss() (its batch mean loss),
@@ -172,7 +174,8 @@ class Network {
   // ---- Flat-colour inference (segmentation's pixel mode; needs options.flat_inference): every
   // input image is one colour everywhere, evaluated exactly on the reduced images of
   // runtime/flat_geometry.h. x holds `batch` flat images of flat_input_shape() (device; rows past
-  // n are computed and ignored); results as predict() gives for the same colours at full size.
+  // n may be read, as on cudnn, and are ignored); results as predict() gives for the same colours
+  // at full size.
   ActShape flat_input_shape() const;
   const FlatGeometry& flat_geometry() const;
   void predict_flat(const float* x, int n, float* probs, std::int32_t* top);

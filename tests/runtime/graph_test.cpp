@@ -309,6 +309,46 @@ TEST(CpuGraph, EvalOfAPartialBatchIgnoresTheRestOfTheBuffer) {
   EXPECT_THROW(net.predict(x.data<float>(), 7, nullptr, nullptr), Error);
 }
 
+// predict of n < batch images computes their n rows only (Network::predict): the results equal
+// those of the same images inside a full batch, whatever the other rows of the batch held before.
+void partial_predict(BackendKind kind) {
+  auto be = backend_or_skip(kind);
+  if (!be) return;
+  NetworkOptions o;
+  o.batch = 5, o.training = false;
+  Network net(tiny(), 3, *be, o);
+  net.init_parameters(8);
+  const std::size_t img = std::size_t(net.input_shape().numel());
+  const std::vector<float> a = random_floats(5 * img, 31, 0.f, 1.f), b = random_floats(5 * img, 32, 0.f, 1.f);
+  Tensor xa = Tensor::empty(be->device(), {5, 8, 8, 3}), xb = Tensor::empty(be->device(), {5, 8, 8, 3});
+  xa.upload(a.data());
+  xb.upload(b.data());
+  Tensor probs = Tensor::zeros(be->device(), {5, 3});
+  Tensor top = Tensor::zeros(be->device(), {5}, DType::i32);
+  net.predict(xb.data<float>(), 5, probs.data<float>(), top.data<std::int32_t>());
+  const auto full_b = probs.to_host<float>();
+  const auto full_top = top.to_host<std::int32_t>();
+  for (int n = 1; n <= 4; ++n) {
+    net.predict(xa.data<float>(), 5, nullptr, nullptr);  // other contents in every buffer
+    Tensor pp = Tensor::zeros(be->device(), {5, 3});
+    Tensor pt = Tensor::empty(be->device(), {5}, DType::i32);
+    const std::vector<std::int32_t> sentinel(5, -7);
+    pt.upload(sentinel.data());
+    net.predict(xb.data<float>(), n, pp.data<float>(), pt.data<std::int32_t>());
+    const auto part = pp.to_host<float>();
+    const auto part_top = pt.to_host<std::int32_t>();
+    const std::size_t m = std::size_t(n) * 3;
+    EXPECT_TRUE(all_close(std::vector<float>(part.begin(), part.begin() + long(m)),
+                          std::vector<float>(full_b.begin(), full_b.begin() + long(m)), {1e-6, 0}, "first n of a full batch"));
+    for (int r = 0; r < 5; ++r) EXPECT_EQ(part_top[std::size_t(r)], r < n ? full_top[std::size_t(r)] : -7) << "n " << n;
+    for (std::size_t i = m; i < part.size(); ++i) EXPECT_EQ(part[i], 0.f) << "probabilities past n written";
+  }
+}
+
+TEST(CpuGraph, PredictOfAPartialBatchEqualsTheFullBatch) { partial_predict(BackendKind::cpu); }
+TEST(SimGraph, PredictOfAPartialBatchEqualsTheFullBatch) { partial_predict(BackendKind::sim); }
+TEST(CudaGraph, PredictOfAPartialBatchEqualsTheFullBatch) { partial_predict(BackendKind::cuda); }
+
 TEST(CpuGraph, InferenceOnlyNetworkRefusesToTrain) {
   Backend be(BackendKind::cpu);
   NetworkOptions o;
