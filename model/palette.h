@@ -15,8 +15,8 @@
 //   28 6400c8 indigo   29 00c864 jade      30 b4b43c khaki    31 3cb4b4 sea
 // Nodata: 000000 black. A checkpoint with more than kMaxPaletteClasses classes is refused.
 //
-// Fractions: from the integer pixel counts of the class map (cells of the output grid; nodata
-// cells excluded). percent_i = 100 * pixels_i / valid, rounded to 1e-6 with the largest-remainder
+// Fractions: from integer pixel counts per class (SegmentResult::pixels: image pixels in window
+// mode, cells of the resized image in pixel mode; nodata excluded). percent_i = 100 * pixels_i / valid, rounded to 1e-6 with the largest-remainder
 // method so the written percents sum to exactly 100 (when valid > 0; all 0 when every cell is nodata).
 #pragma once
 
@@ -52,7 +52,7 @@ struct Fractions {
   std::int64_t valid = 0, nodata = 0;  // nodata includes out-of-range classes (never expected)
 };
 
-// counts: [classes + 2] as written by the class_map op (classes, nodata, out of range).
+// counts: [classes + 2] in the class_map op's bins (classes, nodata, out of range).
 Fractions compute_fractions(const std::vector<std::string>& names, const std::vector<std::int64_t>& counts);
 std::string fractions_csv(const Fractions& f);  // "class,index,colour,pixels,percent\n..."
 // `extra` is a JSON object text merged at the top level (image, mode, grid), "" for none.

@@ -60,6 +60,29 @@ void run_class_map(BackendKind k, const ClassMapArgs& a, const std::int32_t* cls
 
 constexpr std::size_t align256(std::size_t n) { return (n + 255) / 256 * 256; }
 
+// Window mode: the cell counts (class_map's bins) as image pixels. Every cell covers an S x S
+// block except in the last map row and column, which cover the H and W left over; so all bins are
+// S * S times their cells, less the missing part of each edge cell (its bin found by class_map's
+// rules: nodata mask first, then the class, else out of range). O(map_h + map_w) on the host.
+std::vector<std::int64_t> block_areas(const SegmentResult& r, int K, std::int64_t H, std::int64_t W) {
+  const std::int64_t S = r.stride, mh = r.map_h, mw = r.map_w;
+  const std::int64_t last_h = H - (mh - 1) * S, last_w = W - (mw - 1) * S;
+  std::vector<std::int64_t> px(r.counts.size());
+  for (std::size_t b = 0; b < px.size(); ++b) px[b] = r.counts[b] * S * S;
+  auto correct = [&](std::int64_t i, std::int64_t j) {
+    const std::size_t cell = std::size_t(i * mw + j);
+    const std::int32_t c = r.cls[cell];
+    const std::size_t bin = !r.valid.empty() && r.valid[cell] == 0 ? std::size_t(K)
+                            : c >= 0 && c < K                      ? std::size_t(c)
+                                                                   : std::size_t(K) + 1;
+    const std::int64_t bh = i == mh - 1 ? last_h : S, bw = j == mw - 1 ? last_w : S;
+    px[bin] -= S * S - bh * bw;
+  };
+  for (std::int64_t j = 0; j < mw; ++j) correct(mh - 1, j);
+  for (std::int64_t i = 0; i + 1 < mh; ++i) correct(i, mw - 1);
+  return px;
+}
+
 }  // namespace
 
 Segmenter::Segmenter(const LoadedModel& model, Backend& backend, int batch)
@@ -174,6 +197,7 @@ SegmentResult Segmenter::segment_pixel(const InputImage& in, const SegmentOption
     else
       r.probs = std::move(probs);
   }
+  r.pixels = r.counts;
   r.stats.forwards = U;
   r.stats.tiles = 1;
   return r;
@@ -318,6 +342,7 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   r.counts.assign(std::size_t(K) + 2, 0);
   dev.copy_d2h(r.counts.data(), d_counts.as<std::int64_t>(), r.counts.size() * 8, s);
   backend_.synchronize();
+  r.pixels = block_areas(r, K, H, W);
   r.stats.forwards = cells;
   r.stats.tiles = tiles;
   return r;

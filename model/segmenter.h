@@ -84,6 +84,11 @@ struct SegmentResult {
   std::vector<std::int32_t> cls;     // [map_h * map_w] class per map cell
   std::vector<std::uint8_t> valid;   // empty: all valid; else [map_h * map_w], 0 = nodata
   std::vector<std::int64_t> counts;  // [classes + 2]: per class (valid cells), nodata, out of range
+  // The same bins in image pixels (what the fractions are computed from). Window mode: each cell
+  // stands for its block of the image, S x S, smaller in the last row and column (the map upsamples
+  // by input(y, x) <- map(y / S, x / S)), so they sum to H * W. Pixel mode: the cells themselves
+  // (pixels of the size x size resized image).
+  std::vector<std::int64_t> pixels;
   std::vector<float> probs;          // [cells][classes] with want_probs and no probs_sink
   SegmentStats stats;
 };

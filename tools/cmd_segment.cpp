@@ -4,7 +4,9 @@
 // writes, under --out-dir, atomically and only after the input succeeded:
 //   <stem>_classes.png    the class map, one palette colour per class (model/palette.h), nodata black
 //   <stem>_overlay.png    the map (nearest) blended 50% over the image, with a legend
-//   <stem>_fractions.csv  class,index,colour,pixels,percent (percents sum to 100)
+//   <stem>_fractions.csv  class,index,colour,pixels,percent (percents sum to 100; pixels of the input
+//                         image in window mode, each map cell counting its block; of the resized
+//                         image in pixel mode)
 //   <stem>_fractions.json the same with the run's settings
 //   <stem>_probs.npy      with --probs: float32 [map_h][map_w][classes] (NumPy .npy v1.0)
 // and prints the class percentages. An input that fails (unreadable, truncated, too small or too
@@ -131,7 +133,7 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   if (bar) bar->finish();
   bar.reset();
 
-  const lc::Fractions f = lc::compute_fractions(model.class_names, r.counts);
+  const lc::Fractions f = lc::compute_fractions(model.class_names, r.pixels);
   nlohmann::ordered_json meta;
   meta["image"] = path;
   meta["width"] = in.image.width;

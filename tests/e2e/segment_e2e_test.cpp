@@ -37,7 +37,9 @@ int run(const std::string& cmd, const fs::path& log) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-void check_outputs(const fs::path& dir, const std::string& stem, int map_w, int map_h, int img_w, int img_h) {
+// `pixels`: what the fractions' pixel column must sum to (no nodata in the scene).
+void check_outputs(const fs::path& dir, const std::string& stem, int map_w, int map_h, int img_w, int img_h,
+                   long long pixels_total) {
   SCOPED_TRACE(stem);
   const RgbImage cls = decode_image_file((dir / (stem + "_classes.png")).string());
   EXPECT_EQ(cls.width, map_w);
@@ -60,7 +62,7 @@ void check_outputs(const fs::path& dir, const std::string& stem, int map_w, int 
   }
   EXPECT_EQ(rows, 21);  // ucmerced64 classes
   EXPECT_NEAR(sum, 100.0, 1e-6);
-  EXPECT_EQ(pixels, static_cast<long long>(map_w) * map_h);  // no nodata in the scene
+  EXPECT_EQ(pixels, pixels_total);
   const auto j = nlohmann::json::parse(slurp(dir / (stem + "_fractions.json")));
   EXPECT_EQ(j["map_width"].get<int>(), map_w);
   EXPECT_EQ(j["map_height"].get<int>(), map_h);
@@ -122,7 +124,7 @@ TEST(E2eSegment, TrainClassifySegmentRealScene) {
   EXPECT_NE(wlog.find("2 of 3 images failed"), std::string::npos) << wlog;
   EXPECT_FALSE(fs::exists(wdir / "broken_classes.png"));
   const std::string stem = "landsat_grenada_438x500";
-  check_outputs(wdir, stem, (438 + 7) / 8, (500 + 7) / 8, 438, 500);
+  check_outputs(wdir, stem, (438 + 7) / 8, (500 + 7) / 8, 438, 500, 438 * 500);  // window: image pixels
   {
     const std::string npy = slurp(wdir / (stem + "_probs.npy"));
     ASSERT_GT(npy.size(), 10u);
@@ -140,7 +142,7 @@ TEST(E2eSegment, TrainClassifySegmentRealScene) {
                 dir / "pix.log"),
             0)
       << slurp(dir / "pix.log");
-  check_outputs(pdir, stem, 32, 32, 438, 500);
+  check_outputs(pdir, stem, 32, 32, 438, 500, 32 * 32);  // pixel mode: the resized image
   EXPECT_NE(slurp(dir / "pix.log").find("speedup"), std::string::npos);
   fs::remove_all(dir);
 }

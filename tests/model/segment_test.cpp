@@ -275,6 +275,18 @@ TEST_P(SegmentTest, NodataExcludedFromCounts) {
     }
   EXPECT_EQ(r.counts, expect);
   EXPECT_GT(expect[std::size_t(K)], 1);
+  // In image pixels: every pixel takes its cell's bin (the map upsamples by (y / S, x / S)); the
+  // last row and column of cells cover fewer pixels (h = 33 and 7 leave 1 row).
+  std::vector<std::int64_t> px(std::size_t(K) + 2, 0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const std::size_t cell = std::size_t((y / S) * r.map_w + x / S);
+      ++px[r.valid[cell] == 0 ? std::size_t(K) : std::size_t(r.cls[cell])];
+    }
+  EXPECT_EQ(r.pixels, px);
+  std::int64_t total = 0;
+  for (std::int64_t v : r.pixels) total += v;
+  EXPECT_EQ(total, std::int64_t(w) * h);
   // Without alpha handling only the colour is nodata.
   o.use_alpha = false;
   const SegmentResult r2 = seg.segment(in, o);
