@@ -128,6 +128,19 @@ Blocks row_blocks(const Geo& g, int P) {
   return Blocks{(g.m + rows - 1) / rows, rows};
 }
 
+// fn(t, m0, m1) for every non-empty block of rows [m0, m1) of g, on P threads: thread t takes
+// blocks [t * count / P, (t + 1) * count / P) (and owns workspace slice t while it runs them).
+template <class Fn>
+void for_row_blocks(const Geo& g, int P, Fn&& fn) {
+  const Blocks bl = row_blocks(g, P);
+#pragma omp parallel num_threads(P)
+  for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads())
+    for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
+      const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
+      if (m0 < m1) fn(t, m0, m1);
+    }
+}
+
 // dst[0, len) = src[0, len): the runs of im2col are short (s * c floats, 15 in the first
 // layer), where a memcpy call per run costs more than the copy.
 inline void copy_run(float* dst, const float* src, int len) {
@@ -468,30 +481,24 @@ namespace {
 // beta = 1 (OpenBLAS skips its beta pass) and the bias costs no extra pass.
 void forward_rows(const Geo& g, const float* x, const float* wt, const float* b, float* y, bool elu, int P,
                   float* base, std::size_t slice) {
-  const Blocks bl = row_blocks(g, P);
   const bool direct = g.r == 1 && g.s == 1;  // 1x1: the x rows are the columns
   BlasSingleThread single;
-#pragma omp parallel num_threads(P)
-  for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads()) {
+  for_row_blocks(g, P, [&](int t, long long m0, long long m1) {
     float* col = base + std::size_t(t) * slice;
-    for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
-      const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
-      if (m0 >= m1) continue;
-      float* yb = y + m0 * g.k;
-      if (b)
-        for (long long row = 0; row < m1 - m0; ++row) copy_run(yb + row * g.k, b, g.k);
-      else
-        std::memset(yb, 0, std::size_t(m1 - m0) * g.k * sizeof(float));
-      const float* A = x + m0 * g.c;
-      if (!direct) {
-        im2col(g, x, m0, m1, col);
-        A = col;
-      }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m1 - m0), g.k, g.kd, 1.f, A, g.kd, wt, g.kd, 1.f, yb,
-                  g.k);
-      if (elu) elu_inplace(yb, (m1 - m0) * g.k);
+    float* yb = y + m0 * g.k;
+    if (b)
+      for (long long row = 0; row < m1 - m0; ++row) copy_run(yb + row * g.k, b, g.k);
+    else
+      std::memset(yb, 0, std::size_t(m1 - m0) * g.k * sizeof(float));
+    const float* A = x + m0 * g.c;
+    if (!direct) {
+      im2col(g, x, m0, m1, col);
+      A = col;
     }
-  }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m1 - m0), g.k, g.kd, 1.f, A, g.kd, wt, g.kd, 1.f, yb,
+                g.k);
+    if (elu) elu_inplace(yb, (m1 - m0) * g.k);
+  });
 }
 
 }  // namespace
@@ -504,15 +511,10 @@ void conv2d_forward(const Conv2dArgs& a, const float* x, const float* wt, const 
   if (!direct_path(g)) return forward_rows(g, x, wt, b, y, a.fuse_elu, P, slice_base(g, ws), slice_floats(g));
   float* wtc = static_cast<float*>(ws.ptr);
   transpose_filter(g, wt, wtc);
-  const Blocks bl = row_blocks(g, P);
-#pragma omp parallel num_threads(P)
-  for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads())
-    for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
-      const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
-      if (m0 >= m1) continue;
-      dispatch_direct<DirectForward>(g, x, static_cast<const float*>(wtc), b, y, m0, m1);
-      if (a.fuse_elu) elu_inplace(y + m0 * g.k, (m1 - m0) * g.k);
-    }
+  for_row_blocks(g, P, [&](int, long long m0, long long m1) {
+    dispatch_direct<DirectForward>(g, x, static_cast<const float*>(wtc), b, y, m0, m1);
+    if (a.fuse_elu) elu_inplace(y + m0 * g.k, (m1 - m0) * g.k);
+  });
 }
 
 void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt, float* dx, Workspace ws,
@@ -526,13 +528,9 @@ void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt,
   if (direct_path(g)) {
     float* wtc = static_cast<float*>(ws.ptr);
     transpose_filter(g, wt, wtc);
-    const Blocks bl = row_blocks(g, P);
-#pragma omp parallel num_threads(P)
-    for (int t = omp_get_thread_num(); t < P; t += omp_get_num_threads())
-      for (long long blk = t * bl.count / P; blk < (t + 1) * bl.count / P; ++blk) {
-        const long long m0 = blk * bl.rows, m1 = std::min(g.m, m0 + bl.rows);
-        if (m0 < m1) dispatch_direct<DirectData>(g, dz, static_cast<const float*>(wtc), dx, m0, m1);
-      }
+    for_row_blocks(g, P, [&](int, long long m0, long long m1) {
+      dispatch_direct<DirectData>(g, dz, static_cast<const float*>(wtc), dx, m0, m1);
+    });
     return;
   }
   if (gather_dx(g)) {
