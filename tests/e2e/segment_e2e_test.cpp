@@ -17,6 +17,7 @@
 #include <string>
 
 #include "model/image_io.h"
+#include "tests/support/files.h"
 #include "tests/support/testing.h"
 
 namespace lc {
@@ -24,18 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs a shell command, returns its exit status; stdout+stderr go to `log`.
-int run(const std::string& cmd, const fs::path& log) {
-  const int rc = std::system((cmd + " > '" + log.string() + "' 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+using test::read_text_file;
+using test::run_logged;
 
 // `pixels`: what the fractions' pixel column must sum to (no nodata in the scene).
 void check_outputs(const fs::path& dir, const std::string& stem, int map_w, int map_h, int img_w, int img_h,
@@ -47,7 +38,7 @@ void check_outputs(const fs::path& dir, const std::string& stem, int map_w, int 
   const RgbImage ov = decode_image_file((dir / (stem + "_overlay.png")).string());
   EXPECT_EQ(ov.width, img_w);
   EXPECT_EQ(ov.height, img_h);
-  std::istringstream csv(slurp(dir / (stem + "_fractions.csv")));
+  std::istringstream csv(read_text_file(dir / (stem + "_fractions.csv")));
   std::string line;
   std::getline(csv, line);
   EXPECT_EQ(line, "class,index,colour,pixels,percent");
@@ -63,7 +54,7 @@ void check_outputs(const fs::path& dir, const std::string& stem, int map_w, int 
   EXPECT_EQ(rows, 21);  // ucmerced64 classes
   EXPECT_NEAR(sum, 100.0, 1e-6);
   EXPECT_EQ(pixels, pixels_total);
-  const auto j = nlohmann::json::parse(slurp(dir / (stem + "_fractions.json")));
+  const auto j = nlohmann::json::parse(read_text_file(dir / (stem + "_fractions.json")));
   EXPECT_EQ(j["map_width"].get<int>(), map_w);
   EXPECT_EQ(j["map_height"].get<int>(), map_h);
   double js = 0;
@@ -85,17 +76,17 @@ TEST(E2eSegment, TrainClassifySegmentRealScene) {
   const std::string lc = std::string("'") + bin + "'";
   const std::string ckpt = (dir / "m.ckpt").string();
 
-  ASSERT_EQ(run(lc + " train --data '" + data.string() + "' --backend cpu --epochs 1 --max-images 10 --no-cache --out '" +
+  ASSERT_EQ(run_logged(lc + " train --data '" + data.string() + "' --backend cpu --epochs 1 --max-images 10 --no-cache --out '" +
                     ckpt + "'",
                 dir / "train.log"),
             0)
-      << slurp(dir / "train.log");
+      << read_text_file(dir / "train.log");
 
   // classify: JSON with the top 3 of the checkpoint's classes.
-  ASSERT_EQ(run(lc + " classify --backend cpu --json --model '" + ckpt + "' '" + scene.string() + "'", dir / "cls.log"), 0)
-      << slurp(dir / "cls.log");
+  ASSERT_EQ(run_logged(lc + " classify --backend cpu --json --model '" + ckpt + "' '" + scene.string() + "'", dir / "cls.log"), 0)
+      << read_text_file(dir / "cls.log");
   {
-    const std::string out = slurp(dir / "cls.log");
+    const std::string out = read_text_file(dir / "cls.log");
     const auto j = nlohmann::json::parse(out.substr(out.find('[')));
     ASSERT_EQ(j.size(), 1u);
     EXPECT_EQ(j[0]["top"].size(), 3u);
@@ -109,15 +100,15 @@ TEST(E2eSegment, TrainClassifySegmentRealScene) {
   // Window mode, stride 8, with a missing file and a truncated image in the same call.
   const fs::path bad = dir / "broken.png";
   {
-    const std::string bytes = slurp(scene);
+    const std::string bytes = read_text_file(scene);
     std::ofstream(bad, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
   }
   const fs::path wdir = dir / "window";
-  const int rc = run(lc + " segment --backend cpu --quiet --mode window --stride 8 --probs --model '" + ckpt +
+  const int rc = run_logged(lc + " segment --backend cpu --quiet --mode window --stride 8 --probs --model '" + ckpt +
                          "' --out-dir '" + wdir.string() + "' '" + scene.string() + "' '" + bad.string() + "' '" +
                          (dir / "missing.png").string() + "'",
                      dir / "win.log");
-  const std::string wlog = slurp(dir / "win.log");
+  const std::string wlog = read_text_file(dir / "win.log");
   EXPECT_EQ(rc, 1) << wlog;
   EXPECT_NE(wlog.find("broken.png: cannot decode"), std::string::npos) << wlog;
   EXPECT_NE(wlog.find("missing.png: cannot read"), std::string::npos) << wlog;
@@ -126,7 +117,7 @@ TEST(E2eSegment, TrainClassifySegmentRealScene) {
   const std::string stem = "landsat_grenada_438x500";
   check_outputs(wdir, stem, (438 + 7) / 8, (500 + 7) / 8, 438, 500, 438 * 500);  // window: image pixels
   {
-    const std::string npy = slurp(wdir / (stem + "_probs.npy"));
+    const std::string npy = read_text_file(wdir / (stem + "_probs.npy"));
     ASSERT_GT(npy.size(), 10u);
     EXPECT_EQ(npy.substr(1, 5), "NUMPY");
     const std::size_t hlen = std::size_t(std::uint8_t(npy[8])) | std::size_t(std::uint8_t(npy[9])) << 8;
@@ -137,13 +128,13 @@ TEST(E2eSegment, TrainClassifySegmentRealScene) {
   // Pixel mode into the same folder: the window outputs of another stem stay; the pixel run
   // writes its own.
   const fs::path pdir = dir / "pixel";
-  ASSERT_EQ(run(lc + " segment --backend cpu --quiet --mode pixel --size 32 --compare-naive --naive-pixels 16 --model '" +
+  ASSERT_EQ(run_logged(lc + " segment --backend cpu --quiet --mode pixel --size 32 --compare-naive --naive-pixels 16 --model '" +
                     ckpt + "' --out-dir '" + pdir.string() + "' '" + scene.string() + "'",
                 dir / "pix.log"),
             0)
-      << slurp(dir / "pix.log");
+      << read_text_file(dir / "pix.log");
   check_outputs(pdir, stem, 32, 32, 438, 500, 32 * 32);  // pixel mode: the resized image
-  EXPECT_NE(slurp(dir / "pix.log").find("speedup"), std::string::npos);
+  EXPECT_NE(read_text_file(dir / "pix.log").find("speedup"), std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/metrics.h"
+#include "tests/support/files.h"
 #include "tests/support/testing.h"
 
 namespace lc {
@@ -29,17 +30,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int run(const std::string& cmd, const fs::path& log) {
-  const int rc = std::system((cmd + " > '" + log.string() + "' 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+using test::read_text_file;
+using test::run_logged;
 
 class E2eTrain : public ::testing::Test {
  protected:
@@ -68,7 +60,7 @@ class E2eTrain : public ::testing::Test {
   }
   std::vector<EpochMetrics> metrics(const std::string& name) const {
     const fs::path p = dir_ / (name + "_metrics.csv");
-    return parse_metrics_csv(slurp(p), p.string());
+    return parse_metrics_csv(read_text_file(p), p.string());
   }
   std::string bin_;
   fs::path data_, dir_;
@@ -87,8 +79,8 @@ double final_accuracy(const std::string& log) {
 // development machine: 0.2905 after 3 epochs (0.319 with an earlier build of the kernels).
 TEST_F(E2eTrain, CpuLearnsUcMerced64) {
   const fs::path log = dir_ / "cpu.log";
-  ASSERT_EQ(run(train_cmd("cpu", "--backend cpu --epochs 3"), log), 0) << slurp(log);
-  const std::string out = slurp(log);
+  ASSERT_EQ(run_logged(train_cmd("cpu", "--backend cpu --epochs 3"), log), 0) << read_text_file(log);
+  const std::string out = read_text_file(log);
   const auto m = metrics("cpu");
   ASSERT_EQ(m.size(), 3u) << out;
   for (const auto& e : m) EXPECT_TRUE(std::isfinite(e.loss) && std::isfinite(e.val_loss)) << out;
@@ -104,10 +96,10 @@ TEST_F(E2eTrain, CpuLearnsUcMerced64) {
 // The sim backend (the CUDA kernels in the emulator) trains the seed network on 4 images per class.
 TEST_F(E2eTrain, SimCompletesTheSeedNetworkOnFewImages) {
   const fs::path log = dir_ / "sim.log";
-  ASSERT_EQ(run(train_cmd("sim", "--backend sim --max-images 4 --epochs 1"), log), 0) << slurp(log);
+  ASSERT_EQ(run_logged(train_cmd("sim", "--backend sim --max-images 4 --epochs 1"), log), 0) << read_text_file(log);
   const auto m = metrics("sim");
   ASSERT_EQ(m.size(), 1u);
-  EXPECT_TRUE(std::isfinite(m[0].loss) && std::isfinite(m[0].val_loss)) << slurp(log);
+  EXPECT_TRUE(std::isfinite(m[0].loss) && std::isfinite(m[0].val_loss)) << read_text_file(log);
   EXPECT_TRUE(fs::exists(dir_ / "sim.ckpt"));
 }
 
@@ -116,7 +108,7 @@ TEST_F(E2eTrain, SimCompletesTheSeedNetworkOnFewImages) {
 TEST_F(E2eTrain, KilledRunResumesToTheSameMetrics) {
   const std::string common = "--backend cpu --max-images 12 --epochs 3";
   const fs::path log = dir_ / "whole.log";
-  ASSERT_EQ(run(train_cmd("whole", common), log), 0) << slurp(log);
+  ASSERT_EQ(run_logged(train_cmd("whole", common), log), 0) << read_text_file(log);
 
   const fs::path ckpt = dir_ / "cut.ckpt";
   const std::string cmd = train_cmd("cut", common) + " > '" + (dir_ / "cut.log").string() + "' 2>&1";
@@ -138,7 +130,7 @@ TEST_F(E2eTrain, KilledRunResumesToTheSameMetrics) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (killed) ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(killed) << "the run ended before its first checkpoint: " << slurp(dir_ / "cut.log");
+  ASSERT_TRUE(killed) << "the run ended before its first checkpoint: " << read_text_file(dir_ / "cut.log");
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run was not killed";
   const auto partial = metrics("cut");
   ASSERT_GE(partial.size(), 1u);
@@ -148,7 +140,7 @@ TEST_F(E2eTrain, KilledRunResumesToTheSameMetrics) {
   const std::string resume = "'" + bin_ + "' train --data '" + data_.string() + "' --backend cpu --resume '" +
                              ckpt.string() + "' --out '" + ckpt.string() + "' --metrics '" +
                              (dir_ / "cut_metrics.csv").string() + "' --cache-dir '" + (dir_ / "cache").string() + "'";
-  ASSERT_EQ(run(resume, rlog), 0) << slurp(rlog);
+  ASSERT_EQ(run_logged(resume, rlog), 0) << read_text_file(rlog);
   const auto a = metrics("whole"), b = metrics("cut");
   ASSERT_EQ(a.size(), 3u);
   ASSERT_EQ(b.size(), 3u);
@@ -158,7 +150,7 @@ TEST_F(E2eTrain, KilledRunResumesToTheSameMetrics) {
     EXPECT_EQ(a[i].val_loss, b[i].val_loss) << "epoch " << i + 1;
     EXPECT_EQ(a[i].val_accuracy, b[i].val_accuracy) << "epoch " << i + 1;
   }
-  EXPECT_EQ(final_accuracy(slurp(log)), final_accuracy(slurp(rlog)));
+  EXPECT_EQ(final_accuracy(read_text_file(log)), final_accuracy(read_text_file(rlog)));
 }
 
 // The "done when" run: the default recipe, 5 epochs on cpu. Bar 0.25 (over 5x chance).
@@ -167,10 +159,10 @@ TEST_F(E2eTrain, KilledRunResumesToTheSameMetrics) {
 class SlowTrain : public E2eTrain {};
 TEST_F(SlowTrain, CpuFiveEpochsUcMerced64) {
   const fs::path log = dir_ / "cpu5.log";
-  ASSERT_EQ(run(train_cmd("cpu5", "--backend cpu --epochs 5"), log), 0) << slurp(log);
-  const double acc = final_accuracy(slurp(log));
+  ASSERT_EQ(run_logged(train_cmd("cpu5", "--backend cpu --epochs 5"), log), 0) << read_text_file(log);
+  const double acc = final_accuracy(read_text_file(log));
   std::printf("ucmerced64, cpu, 5 epochs: final validation accuracy %.4f (bar 0.25)\n", acc);
-  EXPECT_GE(acc, 0.25) << slurp(log);
+  EXPECT_GE(acc, 0.25) << read_text_file(log);
   EXPECT_EQ(metrics("cpu5").size(), 5u);
 }
 
@@ -187,14 +179,14 @@ TEST_F(E2eTrain, BadInputIsOneErrorLine) {
     cases.push_back({"--backend cuda", "landcover: error: backend cuda is not usable: "});
   for (const Case& c : cases) {
     const fs::path log = dir_ / "bad.log";
-    EXPECT_EQ(run(train_cmd("bad", c.args), log), 1) << c.args;
-    const std::string out = slurp(log);
+    EXPECT_EQ(run_logged(train_cmd("bad", c.args), log), 1) << c.args;
+    const std::string out = read_text_file(log);
     EXPECT_EQ(out.rfind(c.expect, 0), 0u) << c.args << ": " << out;
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << c.args << ": " << out;
   }
   const fs::path log = dir_ / "nodata.log";
-  EXPECT_EQ(run("'" + bin_ + "' train --data '" + (dir_ / "none").string() + "' --backend cpu", log), 1);
-  EXPECT_EQ(slurp(log).rfind("landcover: error: ", 0), 0u) << slurp(log);
+  EXPECT_EQ(run_logged("'" + bin_ + "' train --data '" + (dir_ / "none").string() + "' --backend cpu", log), 1);
+  EXPECT_EQ(read_text_file(log).rfind("landcover: error: ", 0), 0u) << read_text_file(log);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/model_spec.h"
 #include "runtime/layers.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace {
 

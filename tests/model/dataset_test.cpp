@@ -24,7 +24,7 @@
 #include "model/dataset.h"
 #include "model/image_io.h"
 #include "runtime/device.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace {
 

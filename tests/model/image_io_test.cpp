@@ -15,7 +15,7 @@
 
 #include "kernels/common/check.h"
 #include "model/image_io.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace {
 

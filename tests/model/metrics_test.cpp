@@ -15,20 +15,13 @@
 #include "kernels/common/check.h"
 #include "model/checkpoint.h"
 #include "model/metrics.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
 using lc::test::TempDir;
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 lc::EpochMetrics epoch(std::int64_t e, double loss, double acc, double vloss, double vacc, double sec, double ips,
                        double lr) {
@@ -81,14 +74,14 @@ TEST(CpuMetrics, MetricsFileIsWrittenAtomically) {
   const std::string path = dir.file("metrics.csv");
   std::vector<lc::EpochMetrics> h = {epoch(1, 1, 0.5, 1, 0.5, 1, 1, 0.001)};
   lc::write_metrics_csv(path, h);
-  EXPECT_EQ(read_text(path), lc::metrics_csv(h));
+  EXPECT_EQ(lc::test::read_text_file(path), lc::metrics_csv(h));
   h.push_back(epoch(2, 0.5, 0.75, 0.5, 0.75, 1, 1, 0.001));
   lc::set_atomic_write_fault_for_testing(10);
   EXPECT_THROW(lc::write_metrics_csv(path, h), lc::Error);
   lc::set_atomic_write_fault_for_testing(-1);
-  EXPECT_EQ(read_text(path), lc::metrics_csv({h[0]}));  // the old file, whole
+  EXPECT_EQ(lc::test::read_text_file(path), lc::metrics_csv({h[0]}));  // the old file, whole
   lc::write_metrics_csv(path, h);
-  EXPECT_EQ(lc::parse_metrics_csv(read_text(path)).size(), 2u);
+  EXPECT_EQ(lc::parse_metrics_csv(lc::test::read_text_file(path)).size(), 2u);
 }
 
 TEST(CpuConfusionMatrix, CountsAndRates) {
@@ -155,7 +148,7 @@ TEST(CpuConfusionMatrix, CsvWithQuoting) {
             "\"say \"\"hi\"\"\",10,0,0\n");
   TempDir dir;
   cm.write_csv(dir.file("confusion.csv"));
-  EXPECT_EQ(read_text(dir.file("confusion.csv")), cm.csv());
+  EXPECT_EQ(lc::test::read_text_file(dir.file("confusion.csv")), cm.csv());
 }
 
 }  // namespace

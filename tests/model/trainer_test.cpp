@@ -17,6 +17,7 @@
 #include "model/metrics.h"
 #include "model/model_spec.h"
 #include "model/trainer.h"
+#include "tests/support/files.h"
 
 namespace lc::test {
 namespace {
@@ -114,10 +115,7 @@ TEST_F(CpuTrainer, LearnsAndWritesItsFiles) {
   EXPECT_EQ(r.confusion.total(), 18);
   EXPECT_DOUBLE_EQ(r.confusion.accuracy(), r.final_val_accuracy);
   // Metrics CSV: the same history, parsed back.
-  std::ifstream f(c.metrics);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const auto parsed = parse_metrics_csv(ss.str(), c.metrics);
+  const auto parsed = parse_metrics_csv(read_text_file(c.metrics), c.metrics);
   ASSERT_EQ(parsed.size(), 3u);
   EXPECT_NEAR(parsed[2].val_accuracy, r.history[2].val_accuracy, 1e-6);
   EXPECT_TRUE(fs::exists(r.confusion_path));

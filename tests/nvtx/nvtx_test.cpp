@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/image_io.h"
+#include "tests/support/files.h"
 
 namespace {
 
@@ -147,12 +148,7 @@ class SimNvtx : public ::testing::Test {
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
   }
-  static std::string output(const char* name) {
-    std::ifstream f(dir_ / name);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
+  static std::string output(const char* name) { return lc::test::read_text_file(dir_ / name); }
 
   static inline std::string skip_;
   static inline fs::path dir_;

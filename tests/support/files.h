@@ -1,12 +1,16 @@
-// A fresh directory under the system temporary directory, removed with everything in it at scope
-// exit (tests that write files: checkpoints, caches, images, metrics).
-// Depends on: the C++ standard library and POSIX mkdtemp.
+// Files and processes for tests: a fresh temporary directory removed at scope exit (checkpoints,
+// caches, images, metrics), reading a whole file, running a command with its output logged.
+// Depends on: the C++ standard library and POSIX (mkdtemp, system, WEXITSTATUS).
 #pragma once
 
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -38,5 +42,20 @@ struct TempDir {
     return out;
   }
 };
+
+// The whole file as bytes ("" when it cannot be opened).
+inline std::string read_text_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs a shell command with stdout and stderr going to `log`; its exit status (-1 when it did not
+// exit normally).
+inline int run_logged(const std::string& cmd, const std::filesystem::path& log) {
+  const int rc = std::system((cmd + " > '" + log.string() + "' 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
 
 }  // namespace lc::test
