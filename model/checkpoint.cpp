@@ -409,12 +409,6 @@ void check_structure(const Checkpoint& c, const std::string& origin) {
 
 }  // namespace
 
-std::int64_t NamedTensor::numel() const {
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
-}
-
 const NamedTensor* Checkpoint::find_param(const std::string& name) const {
   for (const auto& t : params)
     if (t.name == name) return &t;

@@ -63,17 +63,11 @@
 
 #include "model/metrics.h"
 #include "runtime/layers.h"
+#include "runtime/tensor.h"
 
 namespace lc {
 
 inline constexpr std::uint32_t kCheckpointVersion = 1;
-
-struct NamedTensor {
-  std::string name;                  // "L01.conv2d.kernel"
-  std::vector<std::int64_t> shape;   // {16, 5, 5, 3}
-  std::vector<float> data;           // prod(shape) values, row-major
-  std::int64_t numel() const;
-};
 
 struct CheckpointAdam {
   std::int64_t t = 0;  // updates applied so far (the bias-correction exponent of the next update is t + 1)

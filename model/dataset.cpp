@@ -63,26 +63,29 @@ std::vector<std::string> list_entries(const fs::path& dir, bool want_dirs) {
   return out;
 }
 
-bool has_image_file(const fs::path& dir) {
+// Whether some entry of `dir` satisfies `pred` (false when the folder cannot be listed).
+template <class Pred>
+bool any_entry(const fs::path& dir, Pred pred) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec) return false;
-  for (const auto& e : it) {
-    std::error_code ec2;
-    if (e.is_regular_file(ec2) && is_image_name(e.path().filename().string())) return true;
-  }
+  for (const auto& e : it)
+    if (pred(e)) return true;
   return false;
 }
 
+bool has_image_file(const fs::path& dir) {
+  return any_entry(dir, [](const fs::directory_entry& e) {
+    std::error_code ec;
+    return e.is_regular_file(ec) && is_image_name(e.path().filename().string());
+  });
+}
+
 bool is_class_root(const fs::path& dir) {
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return false;
-  for (const auto& e : it) {
-    std::error_code ec2;
-    if (!hidden(e.path().filename().string()) && e.is_directory(ec2) && has_image_file(e.path())) return true;
-  }
-  return false;
+  return any_entry(dir, [](const fs::directory_entry& e) {
+    std::error_code ec;
+    return !hidden(e.path().filename().string()) && e.is_directory(ec) && has_image_file(e.path());
+  });
 }
 
 void default_warn(const std::string& s) { std::fprintf(stderr, "landcover: warning: %s\n", s.c_str()); }

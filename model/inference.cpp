@@ -66,19 +66,7 @@ std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backen
     net->init_parameters(model.init_seed);
     return net;
   }
-  // Whole buffers assembled on the host (padding between tensors stays 0), one copy each.
-  std::vector<float> hp(std::size_t(net->param_buffer_floats()), 0.f);
-  std::vector<float> hs(std::size_t(net->state_buffer_floats()), 0.f);
-  for (const NamedTensor& t : model.params) {
-    const ParamView& v = net->param(t.name);
-    LC_CHECK(t.numel() == v.numel, model.origin, ": tensor ", t.name, " has ", t.numel(), " values, the model expects ",
-             v.numel);
-    std::copy(t.data.begin(), t.data.end(), (v.trainable ? hp.data() : hs.data()) + v.offset);
-  }
-  Device& dev = backend.device();
-  if (!hp.empty()) dev.copy_h2d(net->param_buffer(), hp.data(), hp.size() * 4, backend.stream());
-  if (!hs.empty()) dev.copy_h2d(net->state_buffer(), hs.data(), hs.size() * 4, backend.stream());
-  backend.synchronize();
+  net->import_tensors(model.params, Network::TensorSet::params, model.origin);
   return net;
 }
 

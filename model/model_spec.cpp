@@ -1,14 +1,14 @@
 // The JSON model file parser (see model_spec.h).
 #include "model/model_spec.h"
 
-#include <charconv>
-#include <cstdlib>
 #include <fstream>
-#include <initializer_list>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "kernels/common/check.h"
+#include "model/seed_model.h"
+#include "runtime/layer_type.h"
 
 namespace lc {
 
@@ -16,49 +16,18 @@ namespace {
 
 using nlohmann::json;
 
-std::string join(std::initializer_list<const char*> keys) {
+std::string join(const std::vector<const char*>& keys) {
   std::string s;
   for (const char* k : keys) s += (s.empty() ? "" : ", ") + std::string(k);
   return s.empty() ? "none" : s;
 }
 
-void check_keys(const json& obj, std::initializer_list<const char*> allowed, const std::string& who) {
+void check_keys(const json& obj, const std::vector<const char*>& allowed, const std::string& who) {
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     bool ok = false;
     for (const char* k : allowed) ok = ok || it.key() == k;
     LC_CHECK(ok, who, ": unknown key '", it.key(), "' (allowed: ", join(allowed), ")");
   }
-}
-
-int get_int(const json& obj, const char* key, const std::string& who) {
-  LC_CHECK(obj.contains(key), who, ": missing key '", key, "'");
-  const json& v = obj.at(key);
-  LC_CHECK(v.is_number_integer(), who, ": '", key, "' must be an integer, got ", v.dump());
-  const auto x = v.get<std::int64_t>();
-  LC_CHECK(x >= -(1ll << 30) && x <= (1ll << 30), who, ": '", key, "' is out of range: ", x);
-  return int(x);
-}
-
-float get_float(const json& obj, const char* key, const std::string& who) {
-  const json& v = obj.at(key);
-  LC_CHECK(v.is_number(), who, ": '", key, "' must be a number, got ", v.dump());
-  return v.get<float>();
-}
-
-// A float as the shortest decimal that reads back to it (0.001, not 0.0010000000474974513).
-double shortest(float x) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, x);
-  return std::strtod(std::string(buf, r.ptr).c_str(), nullptr);
-}
-
-bool get_activation(const json& obj, const std::string& who) {
-  if (!obj.contains("activation")) return false;
-  const json& v = obj.at("activation");
-  LC_CHECK(v.is_string(), who, ": 'activation' must be a string, got ", v.dump());
-  const auto s = v.get<std::string>();
-  LC_CHECK(s == "elu" || s == "linear", who, ": unknown activation '", s, "' (choose elu or linear)");
-  return s == "elu";
 }
 
 LayerSpec parse_layer(const json& j, int index, const std::string& origin) {
@@ -69,46 +38,12 @@ LayerSpec parse_layer(const json& j, int index, const std::string& origin) {
   const std::string type = j.at("type").get<std::string>();
   who += " (" + type + ")";
   LayerSpec L;
-  if (type == "batchnorm") {
-    L.type = LayerType::batchnorm;
-    check_keys(j, {"type", "epsilon", "momentum"}, who);
-    if (j.contains("epsilon")) L.epsilon = get_float(j, "epsilon", who);
-    if (j.contains("momentum")) L.momentum = get_float(j, "momentum", who);
-  } else if (type == "conv2d") {
-    L.type = LayerType::conv2d;
-    check_keys(j, {"type", "filters", "kernel", "activation"}, who);
-    L.filters = get_int(j, "filters", who);
-    L.kernel = get_int(j, "kernel", who);
-    L.elu = get_activation(j, who);
-  } else if (type == "maxpool") {
-    L.type = LayerType::maxpool;
-    check_keys(j, {"type"}, who);
-  } else if (type == "flatten") {
-    L.type = LayerType::flatten;
-    check_keys(j, {"type"}, who);
-  } else if (type == "dense") {
-    L.type = LayerType::dense;
-    check_keys(j, {"type", "units", "activation"}, who);
-    LC_CHECK(j.contains("units"), who, ": missing key 'units'");
-    const json& u = j.at("units");
-    if (u.is_string()) {
-      LC_CHECK(u.get<std::string>() == "classes", who, ": 'units' must be an integer or \"classes\", got ",
-               u.dump());
-      L.units = LayerSpec::kUnitsClasses;
-    } else {
-      L.units = get_int(j, "units", who);
-      LC_CHECK(L.units > 0, who, ": units must be positive, got ", L.units);
-    }
-    L.elu = get_activation(j, who);
-  } else if (type == "dropout") {
-    L.type = LayerType::dropout;
-    check_keys(j, {"type", "rate"}, who);
-    LC_CHECK(j.contains("rate"), who, ": missing key 'rate'");
-    L.rate = get_float(j, "rate", who);
-  } else {
-    LC_FAIL(who, ": unknown layer type '", type,
-            "' (known: batchnorm, conv2d, maxpool, flatten, dense, dropout)");
-  }
+  L.type = find_layer_type(type);
+  LC_CHECK(L.type, who, ": unknown layer type '", type, "' (known: ", layer_type_list(), ")");
+  std::vector<const char*> keys = L.type->keys();
+  keys.insert(keys.begin(), "type");
+  check_keys(j, keys, who);
+  L.type->parse(j, L, who);
   return L;
 }
 
@@ -163,34 +98,7 @@ std::vector<LayerInfo> validate_model(const ModelSpec& spec, int classes, const 
 }
 
 const std::string& default_model_json() {
-  // The same text as model/eurosat_cnn.json (a test checks that both parse to the same spec).
-  static const std::string text = R"json({
-  "name": "eurosat_cnn",
-  "input": [64, 64, 3],
-  "layers": [
-    {"type": "batchnorm"},
-    {"type": "conv2d", "filters": 16, "kernel": 5, "activation": "elu"},
-    {"type": "maxpool"},
-    {"type": "batchnorm"},
-    {"type": "conv2d", "filters": 32, "kernel": 3, "activation": "elu"},
-    {"type": "conv2d", "filters": 32, "kernel": 3, "activation": "elu"},
-    {"type": "maxpool"},
-    {"type": "batchnorm"},
-    {"type": "conv2d", "filters": 64, "kernel": 3, "activation": "elu"},
-    {"type": "conv2d", "filters": 64, "kernel": 3, "activation": "elu"},
-    {"type": "maxpool"},
-    {"type": "batchnorm"},
-    {"type": "conv2d", "filters": 128, "kernel": 3, "activation": "elu"},
-    {"type": "maxpool"},
-    {"type": "flatten"},
-    {"type": "dense", "units": 128, "activation": "elu"},
-    {"type": "dropout", "rate": 0.5},
-    {"type": "dense", "units": 64, "activation": "elu"},
-    {"type": "dropout", "rate": 0.5},
-    {"type": "dense", "units": "classes"}
-  ]
-}
-)json";
+  static const std::string text = kSeedModelJson;
   return text;
 }
 
@@ -201,28 +109,8 @@ std::string model_to_json(const ModelSpec& spec) {
   json layers = json::array();
   for (const LayerSpec& L : spec.layers) {
     json o;
-    o["type"] = layer_type_name(L.type);
-    switch (L.type) {
-      case LayerType::batchnorm:
-        o["epsilon"] = shortest(L.epsilon);
-        o["momentum"] = shortest(L.momentum);
-        break;
-      case LayerType::conv2d:
-        o["filters"] = L.filters;
-        o["kernel"] = L.kernel;
-        o["activation"] = L.elu ? "elu" : "linear";
-        break;
-      case LayerType::dense:
-        if (L.units == LayerSpec::kUnitsClasses)
-          o["units"] = "classes";
-        else
-          o["units"] = L.units;
-        o["activation"] = L.elu ? "elu" : "linear";
-        break;
-      case LayerType::dropout: o["rate"] = shortest(L.rate); break;
-      case LayerType::maxpool:
-      case LayerType::flatten: break;
-    }
+    o["type"] = L.type->name();
+    L.type->to_json(L, o);
     layers.push_back(std::move(o));
   }
   j["layers"] = std::move(layers);

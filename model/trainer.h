@@ -1,4 +1,5 @@
-// The trainer behind `landcover train`: MODEL.md's recipe on a class-per-folder data set.
+// The trainer behind `landcover train`: docs/MODEL.md's recipe on a class-per-folder data set, as
+// a TrainingSession (below) whose steps read like the recipe.
 //   - data: loaded once (model/dataset.h, decoded cache), stratified split by --seed and
 //     --val-split, uploaded to the device once;
 //   - every epoch: the training indices shuffled (Fisher-Yates keyed by (seed, epoch), below),
@@ -30,6 +31,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -41,7 +43,7 @@ namespace lc {
 struct TrainConfig {
   std::string data_dir;                 // --data: class-per-folder root (or the folder holding it)
   std::string model_path;               // --model: JSON model file; "" = the seed network
-  int epochs = 5;                       // MODEL.md
+  int epochs = 5;                       // docs/MODEL.md
   int batch = 16;
   double lr = 1e-3;
   std::string backend = "auto";         // auto | cuda | cudnn | sim | cpu
@@ -49,7 +51,7 @@ struct TrainConfig {
   double val_split = 0.2;
   int patience = 7;
   double min_delta = 0.001;
-  std::string augment = "flip";         // none | flip | flip+rot90 (MODEL.md: random horizontal flip)
+  std::string augment = "flip";         // none | flip | flip+rot90 (docs/MODEL.md: random horizontal flip)
   std::string out = "landcover.ckpt";   // checkpoint (rewritten every epoch)
   std::string metrics = "";             // metrics CSV; "" = <out without extension>_metrics.csv
   std::string resume;                   // checkpoint to continue from
@@ -91,8 +93,42 @@ struct TrainResult {
   std::string metrics_path, confusion_path;
 };
 
-// Runs training; throws lc::Error with a one-line message for bad input.
-TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {});
+// One training run, as the recipe reads:
+//   TrainingSession session(config, callbacks);  // settings, model, backend, data, network, resume
+//   while (!session.done()) session.run_epoch();  // train, validate, early stopping, checkpoint
+//   TrainResult r = session.finish();             // best weights restored, evaluated, final checkpoint
+// (run() does exactly that). Every step throws lc::Error with a one-line message for bad input.
+class TrainingSession {
+ public:
+  TrainingSession(const TrainConfig& config, const TrainCallbacks& callbacks = {});
+  ~TrainingSession();
+  TrainingSession(const TrainingSession&) = delete;
+  TrainingSession& operator=(const TrainingSession&) = delete;
+
+  const TrainConfig& config() const;  // with the resumed run's settings applied
+  bool done() const;                  // all epochs ran, or early stopping stopped the run
+  // One epoch: shuffled training steps, validation, early stopping, its line, the metrics CSV and
+  // the checkpoint.
+  const EpochMetrics& run_epoch();
+  // Validation over every validation image with the current weights (inference mode); fills the
+  // confusion matrix when given. Returns mean loss and accuracy.
+  struct Evaluation {
+    double loss = 0, accuracy = 0;
+  };
+  Evaluation evaluate(ConfusionMatrix* confusion = nullptr);
+  // Restores the best epoch's weights, evaluates them, writes the final checkpoint (marked complete)
+  // and the confusion matrix.
+  TrainResult finish();
+  TrainResult run();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+  void load_settings();
+  void prepare_data();
+  void resume();
+  void write_checkpoint(std::int64_t epochs_done, bool complete);
+};
 
 // The shuffled order of epoch `epoch` (see above): exposed for tests.
 std::vector<std::int32_t> epoch_order(const std::vector<std::int32_t>& train, std::uint64_t seed, std::int64_t epoch);

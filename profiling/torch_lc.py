@@ -1,6 +1,6 @@
 # Shared pieces of the PyTorch comparison scripts (profiling/torch_train_cpu.py,
 # profiling/torch_segment_cpu.py): the model built from our JSON model file with our semantics
-# (MODEL.md), Keras' Adam, a reader of our checkpoint format (model/checkpoint.h) and of
+# (docs/MODEL.md), Keras' Adam, a reader of our checkpoint format (model/checkpoint.h) and of
 # class-per-folder data sets. PyTorch is used only by these profiling scripts, never by the build.
 # Depends on: PyTorch, numpy, Pillow.
 import json
@@ -81,7 +81,7 @@ class LcNet(nn.Module):
         return a
 
     def glorot_init(self, seed):
-        """Keras' defaults (MODEL.md): Glorot-uniform kernels, zero biases, gamma 1, beta 0."""
+        """Keras' defaults (docs/MODEL.md): Glorot-uniform kernels, zero biases, gamma 1, beta 0."""
         g = torch.Generator().manual_seed(seed)
         for name, m, attr, kind in self.names:
             p = getattr(m, attr)
@@ -203,7 +203,7 @@ def read_checkpoint(path):
 # ---- Data ----------------------------------------------------------------------------------------
 def load_class_folders(root, size=(64, 64), max_per_class=0):
     """A class-per-folder data set decoded with Pillow: (uint8 [N][H][W][3], int64 labels, class
-    names). Class index = position in the sorted folder names (MODEL.md). Images of another size
+    names). Class index = position in the sorted folder names (docs/MODEL.md). Images of another size
     are resized with area averaging (Pillow's BOX filter), as our resize contract does."""
     from PIL import Image
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))

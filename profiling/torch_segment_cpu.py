@@ -12,7 +12,7 @@
 # or, without one, Keras-default random weights (the speed is the same).
 # Depends on: PyTorch, numpy, Pillow, profiling/torch_lc.py.
 #
-#   /work/venv-torch/bin/python profiling/torch_segment_cpu.py \
+#   $VENV/bin/python profiling/torch_segment_cpu.py \
 #       --image ../shared/scenes/landsat_grenada_438x500.png --stride 4 [--checkpoint run.ckpt \
 #       --landcover build/landcover]
 import argparse

@@ -2,14 +2,14 @@
 # Trains the seed network (model/eurosat_cnn.json) with our recipe in PyTorch on the CPU and prints
 # its steady-state training speed, and, given our binary, `landcover train --backend cpu`'s speed
 # on the same data and the ratio. A CPU-to-CPU comparison on the same machine and thread count:
-# never a GPU number. Recipe (MODEL.md): batch 16, Keras Adam (lr 1e-3, eps 1e-7 on the
+# never a GPU number. Recipe (docs/MODEL.md): batch 16, Keras Adam (lr 1e-3, eps 1e-7 on the
 # uncorrected sqrt(v)), batch norm in training mode, dropout 0.5, random horizontal flips, x / 255,
 # shuffled epochs, last partial batch dropped, 80/20 stratified split (training images only).
 # A step includes assembling the batch (gather, flip, scale), forward, backward and Adam, as ours
 # does. PyTorch is used only by the profiling scripts.
 # Depends on: PyTorch, numpy, Pillow, profiling/torch_lc.py.
 #
-#   /work/venv-torch/bin/python profiling/torch_train_cpu.py --data ../shared/datasets/ucmerced64 \
+#   $VENV/bin/python profiling/torch_train_cpu.py --data ../shared/datasets/ucmerced64 \
 #       --steps 200 --landcover build/landcover
 import argparse
 import glob

@@ -69,20 +69,12 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
 
 namespace lc {
 
-std::string cudnn_version() {
 #if LC_HAVE_CUDA
-  return cudnn::library_version();
+std::string cudnn_version() { return cudnn::library_version(); }
+std::string cublas_version() { return cudnn::cublas_version(); }
 #else
-  return "";
+std::string cudnn_version() { return ""; }
+std::string cublas_version() { return ""; }
 #endif
-}
-
-std::string cublas_version() {
-#if LC_HAVE_CUDA
-  return cudnn::cublas_version();
-#else
-  return "";
-#endif
-}
 
 }  // namespace lc

@@ -5,49 +5,18 @@
 #include <map>
 
 #include "kernels/common/check.h"
+#include "runtime/layer_type.h"
 
 namespace lc {
 
 namespace {
 
-constexpr int kPad = -1;     // outside the image (zero padding)
-constexpr int kFlatInput = 0;  // the class of every input row
-
-// Class ids of one axis, shared by the full and the reduced simulations so equal ids mean equal
-// computations. A key is (layer index, the classes the row was computed from).
-class ClassTable {
- public:
-  int id(std::vector<int> key) {
-    const auto [it, fresh] = ids_.emplace(std::move(key), next_);
-    if (fresh) ++next_;
-    return it->second;
-  }
-
- private:
-  std::map<std::vector<int>, int> ids_;
-  int next_ = kFlatInput + 1;
-};
+using ClassTable = FlatClassTable;
+constexpr int kFlatInput = FlatClassTable::kFlatInput;  // the class of every input row
 
 // Layer L applied to the row classes of one axis.
 std::vector<int> apply(ClassTable& t, const LayerInfo& L, const std::vector<int>& in) {
-  const int n = int(in.size());
-  std::vector<int> out;
-  switch (L.spec.type) {
-    case LayerType::conv2d: {
-      const int r = L.spec.kernel / 2;
-      for (int i = 0; i < n; ++i) {
-        std::vector<int> key{L.index};
-        for (int j = i - r; j <= i + r; ++j) key.push_back(j < 0 || j >= n ? kPad : in[std::size_t(j)]);
-        out.push_back(t.id(std::move(key)));
-      }
-      return out;
-    }
-    case LayerType::maxpool:
-      for (int i = 0; i + 1 < n; i += 2) out.push_back(t.id({L.index, in[std::size_t(i)], in[std::size_t(i + 1)]}));
-      return out;
-    default:  // batch norm, dropout (inference): per element
-      return in;
-  }
+  return L.spec.type->flat_classes(t, L, in);
 }
 
 // Every run of equal classes cut to at most k rows.
@@ -70,7 +39,7 @@ bool covers(const std::vector<int>& have, const std::vector<int>& need) {
 // The spatial part of the network: layers [0, end) keep an image layout.
 std::size_t spatial_end(const std::vector<LayerInfo>& layers) {
   for (std::size_t i = 0; i < layers.size(); ++i)
-    if (layers[i].spec.type == LayerType::flatten || layers[i].in.flat) return i;
+    if (layers[i].in.flat || layers[i].out.flat) return i;
   return layers.size();
 }
 
@@ -90,7 +59,7 @@ Axis derive_axis(const std::vector<LayerInfo>& layers, int n) {
 
   std::vector<std::size_t> bounds{0};
   for (std::size_t i = 0; i < end; ++i)
-    if ((layers[i].spec.type == LayerType::conv2d || layers[i].spec.type == LayerType::maxpool) && i + 1 < end)
+    if (layers[i].spec.type->flat_cut() && i + 1 < end)
       bounds.push_back(i + 1);
   bounds.push_back(end);
 

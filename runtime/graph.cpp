@@ -7,6 +7,7 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <sstream>
@@ -23,6 +24,7 @@
 #include "kernels/softmax_ce/softmax_ce.h"
 #include "runtime/flat_geometry.h"
 #include "runtime/graph_capture.h"
+#include "runtime/layer_type.h"
 #include "runtime/nvtx.h"
 
 namespace lc {
@@ -55,11 +57,6 @@ struct Network::Impl {
     std::string name;
     std::size_t bytes = 0;
     bool pin_to_end = false;  // kept alive to the end of the plan (logits, for read_logits)
-  };
-  // A value is an arena buffer of the plan, or an external device pointer read at run time.
-  struct Val {
-    int buf = -1;
-    float* const* ext = nullptr;
   };
   struct Node {
     std::string name;
@@ -113,13 +110,14 @@ struct Network::Impl {
   }
 
   static int add_buf(Plan& p, std::string name, std::size_t bytes) {
+    if (bytes == 0) return -1;
     p.bufs.push_back({std::move(name), bytes, false});
     return int(p.bufs.size()) - 1;
   }
   static Val new_val(Plan& p, std::string name, std::int64_t floats) {
     return Val{add_buf(p, std::move(name), std::size_t(floats) * sizeof(float)), nullptr};
   }
-  static void add_node(Plan& p, std::string name, std::initializer_list<Val> vals, std::initializer_list<int> extra,
+  static void add_node(Plan& p, std::string name, const std::vector<Val>& vals, const std::vector<int>& extra,
                        std::function<void()> run) {
     Node n{std::move(name), {}, std::move(run)};
     for (const Val& v : vals)
@@ -128,18 +126,17 @@ struct Network::Impl {
       if (b >= 0) n.bufs.push_back(b);
     p.nodes.push_back(std::move(n));
   }
+  class Builder;
+  class Context;
 
   void build_train();
   // An inference plan (forward + head) over a layer table, reading its input from *x; with a flat
   // geometry, the gathers between its segments.
   void build_infer(Plan& p, float* const* x, const std::vector<LayerInfo>& layers, bool with_gathers);
   // Forward of every layer into plan p (training or inference mode) from value x; returns the
-  // activations: acts[i] is the input of layer i, acts[layers] the logits. Per layer, the saved
-  // batch-norm statistics and max-pool argmax buffers for the backward.
-  struct Saved {
-    int mean = -1, inv_std = -1, argmax = -1;
-  };
-  std::vector<Val> build_forward(Plan& p, bool training, Val x, std::vector<Saved>& saved,
+  // activations: acts[i] is the input of layer i, acts[layers] the logits. Per layer, the buffers
+  // its forward saved for its backward.
+  std::vector<Val> build_forward(Builder& b, Val x, std::vector<SavedBufs>& saved,
                                  const std::vector<LayerInfo>& layers, bool with_gathers);
   void plan_memory_of(Plan& p);
   void run_plan(Plan& p);
@@ -149,22 +146,63 @@ struct Network::Impl {
   int live_rows(int N) const { return kind == BackendKind::cudnn || infer_rows < 1 ? N : infer_rows; }
 };
 
-std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool training, Val x,
-                                                             std::vector<Saved>& saved,
-                                                             const std::vector<LayerInfo>& layers,
-                                                             bool with_gathers) {
+// The schedule under construction as the layer types see it (runtime/layer_type.h).
+class Network::Impl::Context final : public NodeContext {
+ public:
+  Context(const Impl& im, const Plan& p, bool training) : im_(im), p_(p), training_(training) {}
+  float* f(Val v) const override { return im_.ptr(p_, v); }
+  void* raw(int buf) const override { return buf < 0 ? nullptr : im_.raw(p_, buf); }
+  Workspace ws(int buf) const override { return im_.ws(p_, buf); }
+  int rows() const override { return training_ ? im_.net.opts_.batch : im_.live_rows(im_.net.opts_.batch); }
+
+ private:
+  const Impl& im_;
+  const Plan& p_;
+  bool training_;
+};
+
+class Network::Impl::Builder final : public PlanBuilder {
+ public:
+  Builder(Impl& im, Plan& p, bool training) : im_(im), p_(p), training_(training) {}
+  BackendKind kind() const override { return im_.kind; }
+  stream_t stream() const override { return im_.stream; }
+  int batch() const override { return im_.net.opts_.batch; }
+  bool training() const override { return training_; }
+  std::string tag() const override { return im_.tag(); }
+  Val new_val(const std::string& name, std::int64_t floats) override { return Impl::new_val(p_, name, floats); }
+  int add_buf(const std::string& name, std::size_t bytes) override { return Impl::add_buf(p_, name, bytes); }
+  void add_node(const std::string& name, std::vector<Val> vals, std::vector<int> bufs,
+                std::function<void(const NodeContext&)> run) override {
+    Impl::add_node(p_, name, vals, bufs, [ctx = Context(im_, p_, training_), run = std::move(run)] { run(ctx); });
+  }
+  float* param(const LayerInfo& L, int j) const override { return view(L, j).data; }
+  float* grad(const LayerInfo& L, int j) const override { return view(L, j).grad; }
+  std::uint64_t seed() const override { return im_.net.opts_.seed; }
+  const std::int64_t* step() const override { return &static_cast<AdamState*>(im_.adam_state.data())->step; }
+  Plan& plan() { return p_; }
+
+ private:
+  const ParamView& view(const LayerInfo& L, int j) const {
+    return im_.net.params_[im_.net.param_index_.at(L.params.at(std::size_t(j)).name)];
+  }
+  Impl& im_;
+  Plan& p_;
+  bool training_;
+};
+
+std::vector<Val> Network::Impl::build_forward(Builder& b, Val x, std::vector<SavedBufs>& saved,
+                                              const std::vector<LayerInfo>& layers, bool with_gathers) {
+  Plan& p = b.plan();
   const int N = net.opts_.batch;
   const BackendKind k = kind;
   const stream_t s = stream;
   std::vector<Val> acts{x};
-  saved.assign(layers.size(), Saved{});
-  // Images a node computes when it runs: the whole batch when training, else live_rows.
-  auto rows = [this, N, training] { return training ? N : live_rows(N); };
+  saved.assign(layers.size(), SavedBufs{});
   for (const LayerInfo& L : layers) {
-    Val X = acts.back();
     const std::size_t li = std::size_t(L.index);
     if (with_gathers && flat_rows[li]) {
       // Flat-colour inference: pick the rows and columns this segment runs on (flat_geometry.h).
+      const Val X = acts.back();
       const LayerInfo& prev = layers[li - 1];
       GatherRowsColsArgs a;
       a.count = N, a.in_h = prev.out.h, a.in_w = prev.out.w, a.channels = L.in.c, a.out_h = L.in.h, a.out_w = L.in.w;
@@ -178,123 +216,8 @@ std::vector<Network::Impl::Val> Network::Impl::build_forward(Plan& p, bool train
         LC_DISPATCH(k, gather_rows_cols, an, xp, rows, cols, yp, s);
       });
       acts.back() = Y;  // the layer's input is the gathered activation
-      X = Y;
     }
-    const std::string name = L.prefix() + (training ? " fwd" : " infer") + tag();
-    const std::int64_t out_floats = std::int64_t(N) * L.out.numel();
-    auto P = [&](int j) { return net.params_[net.param_index_.at(L.params[std::size_t(j)].name)].data; };
-    switch (L.spec.type) {
-      case LayerType::batchnorm: {
-        const BatchNormArgs a{N, L.in.h, L.in.w, L.in.c, L.spec.epsilon, L.spec.momentum};
-        float *gamma = P(0), *beta = P(1), *mm = P(2), *mv = P(3);
-        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
-        if (training) {
-          Saved& sv = saved[std::size_t(L.index)];
-          sv.mean = add_buf(p, L.prefix() + ".save_mean", std::size_t(L.in.c) * 4);
-          sv.inv_std = add_buf(p, L.prefix() + ".save_inv_std", std::size_t(L.in.c) * 4);
-          const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, batchnorm_workspace_bytes, a); }();
-          const int wsbuf = wsb ? add_buf(p, L.prefix() + ".fwd_ws", wsb) : -1;
-          const int mean = sv.mean, inv = sv.inv_std;
-          add_node(p, name, {X, Y}, {mean, inv, wsbuf}, [=, this, &p] {
-            float *sm = static_cast<float*>(raw(p, mean)), *si = static_cast<float*>(raw(p, inv));
-            const float* xp = ptr(p, X);
-            float* yp = ptr(p, Y);
-            const Workspace w = ws(p, wsbuf);
-            LC_DISPATCH(k, batchnorm_forward_training, a, xp, gamma, beta, yp, mm, mv, sm, si, w, s);
-          });
-        } else {
-          add_node(p, name, {X, Y}, {}, [=, this, &p] {
-            const float* xp = ptr(p, X);
-            float* yp = ptr(p, Y);
-            BatchNormArgs an = a;
-            an.n = rows();
-            LC_DISPATCH(k, batchnorm_forward_inference, an, xp, gamma, beta, mm, mv, yp, s);
-          });
-        }
-        acts.push_back(Y);
-        break;
-      }
-      case LayerType::conv2d: {
-        Conv2dArgs a;
-        a.n = N, a.h = L.in.h, a.w = L.in.w, a.c = L.in.c, a.k = L.spec.filters;
-        a.r = a.s = L.spec.kernel;
-        a.fuse_elu = L.spec.elu;
-        const float *wt = P(0), *b = P(1);
-        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
-        const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, conv2d_workspace_bytes, a); }();
-        const int wsbuf = wsb ? add_buf(p, L.prefix() + ".fwd_ws", wsb) : -1;
-        add_node(p, name, {X, Y}, {wsbuf}, [=, this, &p] {
-          const float* xp = ptr(p, X);
-          float* yp = ptr(p, Y);
-          const Workspace w = ws(p, wsbuf);
-          Conv2dArgs an = a;
-          an.n = rows();
-          // Fewer images must fit the workspace planned for the batch; otherwise run them all.
-          if (an.n != a.n && [&]() -> std::size_t { LC_DISPATCH(k, conv2d_workspace_bytes, an); }() > w.bytes)
-            an.n = a.n;
-          LC_DISPATCH(k, conv2d_forward, an, xp, wt, b, yp, w, s);
-        });
-        acts.push_back(Y);
-        break;
-      }
-      case LayerType::maxpool: {
-        const MaxPoolArgs a{N, L.in.h, L.in.w, L.in.c};
-        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
-        int am = -1;
-        // The argmax saves the backward from re-reading x and y; cuDNN has none (maxpool.h).
-        if (training && k != BackendKind::cudnn) {
-          am = add_buf(p, L.prefix() + ".argmax", std::size_t(a.out_elements()));
-          saved[std::size_t(L.index)].argmax = am;
-        }
-        add_node(p, name, {X, Y}, {am}, [=, this, &p] {
-          const float* xp = ptr(p, X);
-          float* yp = ptr(p, Y);
-          std::uint8_t* amp = am >= 0 ? static_cast<std::uint8_t*>(raw(p, am)) : nullptr;
-          MaxPoolArgs an = a;
-          an.n = rows();
-          LC_DISPATCH(k, maxpool_forward, an, xp, yp, amp, s);
-        });
-        acts.push_back(Y);
-        break;
-      }
-      case LayerType::flatten:
-        acts.push_back(X);  // NHWC memory taken as is (Keras' H, W, C order)
-        break;
-      case LayerType::dense: {
-        DenseArgs a;
-        a.n = N, a.in = L.in.c, a.out = L.out.c;
-        a.activation = L.spec.elu ? DenseActivation::elu : DenseActivation::none;
-        const float *wt = P(0), *b = P(1);
-        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
-        add_node(p, name, {X, Y}, {}, [=, this, &p] {
-          const float* xp = ptr(p, X);
-          float* yp = ptr(p, Y);
-          DenseArgs an = a;
-          an.n = rows();
-          LC_DISPATCH(k, dense_forward, an, xp, wt, b, yp, s);
-        });
-        acts.push_back(Y);
-        break;
-      }
-      case LayerType::dropout: {
-        if (!training) {
-          acts.push_back(X);  // identity in inference
-          break;
-        }
-        DropoutArgs a;
-        a.n = out_floats, a.rate = L.spec.rate, a.seed = net.opts_.seed, a.stream = std::uint32_t(L.index);
-        a.training = true;
-        const std::int64_t* step = &static_cast<AdamState*>(adam_state.data())->step;
-        const Val Y = new_val(p, L.prefix() + ".y", out_floats);
-        add_node(p, name, {X, Y}, {}, [=, this, &p] {
-          const float* xp = ptr(p, X);
-          float* yp = ptr(p, Y);
-          LC_DISPATCH(k, dropout_forward, a, step, xp, yp, s);
-        });
-        acts.push_back(Y);
-        break;
-      }
-    }
+    acts.push_back(L.spec.type->forward(b, L, acts.back(), saved[li]));
   }
   return acts;
 }
@@ -307,8 +230,9 @@ void Network::Impl::build_train() {
   p.nodes.push_back({"batch source", {}, [this] {
                        if (source) source(stream);
                      }});
-  std::vector<Saved> saved;
-  const std::vector<Val> acts = build_forward(p, true, Val{-1, &input_ptr}, saved, net.layers_, false);
+  Builder b(*this, p, true);
+  std::vector<SavedBufs> saved;
+  const std::vector<Val> acts = build_forward(b, Val{-1, &input_ptr}, saved, net.layers_, false);
   const std::size_t nl = net.layers_.size();
 
   // Loss head: softmax cross-entropy, training totals on the device.
@@ -332,125 +256,7 @@ void Network::Impl::build_train() {
   // Backward, layer by layer in reverse: grad is dL/d(output of layer i) on entry, dL/d(input) after.
   for (std::size_t ri = nl; ri-- > 0;) {
     const LayerInfo& L = net.layers_[ri];
-    const Val X = acts[ri], Y = acts[ri + 1], G = grad;
-    const bool first = ri == 0;
-    const std::string name = L.prefix() + " bwd" + tag();
-    const std::int64_t in_floats = std::int64_t(N) * L.in.numel();
-    auto P = [&](int j) { return net.params_[net.param_index_.at(L.params[std::size_t(j)].name)].data; };
-    auto Gr = [&](int j) { return net.params_[net.param_index_.at(L.params[std::size_t(j)].name)].grad; };
-    switch (L.spec.type) {
-      case LayerType::batchnorm: {
-        const BatchNormArgs a{N, L.in.h, L.in.w, L.in.c, L.spec.epsilon, L.spec.momentum};
-        const float* gamma = P(0);
-        float *dgamma = Gr(0), *dbeta = Gr(1);
-        // The contract has no "skip dx": the first layer's dx goes to a scratch buffer.
-        const Val DX = new_val(p, L.prefix() + (first ? ".dx_unused" : ".dx"), in_floats);
-        const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, batchnorm_workspace_bytes, a); }();
-        const int wsbuf = wsb ? add_buf(p, L.prefix() + ".bwd_ws", wsb) : -1;
-        const int mean = saved[ri].mean, inv = saved[ri].inv_std;
-        add_node(p, name, {X, G, DX}, {mean, inv, wsbuf}, [=, this, &p] {
-          const float *xp = ptr(p, X), *gp = ptr(p, G);
-          const float *sm = static_cast<const float*>(raw(p, mean)), *si = static_cast<const float*>(raw(p, inv));
-          float* dxp = ptr(p, DX);
-          const Workspace w = ws(p, wsbuf);
-          LC_DISPATCH(k, batchnorm_backward, a, xp, gp, gamma, sm, si, dxp, dgamma, dbeta, w, s);
-        });
-        grad = DX;
-        break;
-      }
-      case LayerType::conv2d: {
-        Conv2dArgs a;
-        a.n = N, a.h = L.in.h, a.w = L.in.w, a.c = L.in.c, a.k = L.spec.filters;
-        a.r = a.s = L.spec.kernel;
-        a.fuse_elu = L.spec.elu;
-        const float* wt = P(0);
-        float *dw = Gr(0), *db = Gr(1);
-        if (L.spec.elu) {
-          const EluArgs ea{std::int64_t(N) * L.out.numel()};
-          add_node(p, L.prefix() + " elu bwd" + tag(), {Y, G}, {}, [=, this, &p] {
-            const float* yp = ptr(p, Y);
-            float* gp = ptr(p, G);
-            LC_DISPATCH(k, elu_backward, ea, yp, gp, gp, s);
-          });
-        }
-        const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, conv2d_workspace_bytes, a); }();
-        const int wsw = wsb ? add_buf(p, L.prefix() + ".bwd_w_ws", wsb) : -1;
-        add_node(p, L.prefix() + " bwd weights" + tag(), {X, G}, {wsw}, [=, this, &p] {
-          const float *xp = ptr(p, X), *gp = ptr(p, G);
-          const Workspace w = ws(p, wsw);
-          LC_DISPATCH(k, conv2d_backward_weights, a, xp, gp, dw, db, w, s);
-        });
-        if (!first) {
-          const Val DX = new_val(p, L.prefix() + ".dx", in_floats);
-          const int wsd = wsb ? add_buf(p, L.prefix() + ".bwd_d_ws", wsb) : -1;
-          add_node(p, L.prefix() + " bwd data" + tag(), {G, DX}, {wsd}, [=, this, &p] {
-            const float* gp = ptr(p, G);
-            float* dxp = ptr(p, DX);
-            const Workspace w = ws(p, wsd);
-            LC_DISPATCH(k, conv2d_backward_data, a, gp, wt, dxp, w, s);
-          });
-          grad = DX;
-        }
-        break;
-      }
-      case LayerType::maxpool: {
-        const MaxPoolArgs a{N, L.in.h, L.in.w, L.in.c};
-        const int am = saved[ri].argmax;
-        const Val DX = new_val(p, L.prefix() + ".dx", in_floats);
-        if (am >= 0) {
-          add_node(p, name, {G, DX}, {am}, [=, this, &p] {
-            const float* gp = ptr(p, G);
-            float* dxp = ptr(p, DX);
-            const std::uint8_t* amp = static_cast<const std::uint8_t*>(raw(p, am));
-            LC_DISPATCH(k, maxpool_backward, a, nullptr, nullptr, amp, gp, dxp, s);
-          });
-        } else {
-          add_node(p, name, {X, Y, G, DX}, {}, [=, this, &p] {
-            const float *xp = ptr(p, X), *yp = ptr(p, Y), *gp = ptr(p, G);
-            float* dxp = ptr(p, DX);
-            LC_DISPATCH(k, maxpool_backward, a, xp, yp, nullptr, gp, dxp, s);
-          });
-        }
-        grad = DX;
-        break;
-      }
-      case LayerType::flatten:
-        break;  // the gradient is the same memory
-      case LayerType::dense: {
-        DenseArgs a;
-        a.n = N, a.in = L.in.c, a.out = L.out.c;
-        a.activation = L.spec.elu ? DenseActivation::elu : DenseActivation::none;
-        const float* wt = P(0);
-        float *dw = Gr(0), *db = Gr(1);
-        if (L.spec.elu) {
-          const EluArgs ea{std::int64_t(N) * L.out.numel()};
-          add_node(p, L.prefix() + " elu bwd" + tag(), {Y, G}, {}, [=, this, &p] {
-            const float* yp = ptr(p, Y);
-            float* gp = ptr(p, G);
-            LC_DISPATCH(k, elu_backward, ea, yp, gp, gp, s);
-          });
-        }
-        const Val DX = first ? Val{} : new_val(p, L.prefix() + ".dx", in_floats);
-        add_node(p, name, {X, G, DX}, {}, [=, this, &p] {
-          const float *xp = ptr(p, X), *gp = ptr(p, G);
-          float* dxp = first ? nullptr : ptr(p, DX);
-          LC_DISPATCH(k, dense_backward, a, xp, wt, gp, dxp, dw, db, s);
-        });
-        if (!first) grad = DX;
-        break;
-      }
-      case LayerType::dropout: {
-        DropoutArgs a;
-        a.n = std::int64_t(N) * L.out.numel(), a.rate = L.spec.rate, a.seed = net.opts_.seed;
-        a.stream = std::uint32_t(L.index), a.training = true;
-        const std::int64_t* step = &static_cast<AdamState*>(adam_state.data())->step;
-        add_node(p, name, {G}, {}, [=, this, &p] {
-          float* gp = ptr(p, G);
-          LC_DISPATCH(k, dropout_backward, a, step, gp, gp, s);  // in place
-        });
-        break;
-      }
-    }
+    grad = L.spec.type->backward(b, L, acts[ri], acts[ri + 1], grad, saved[ri], ri == 0);
   }
 
   // Adam over the whole parameter buffer (padding: zero gradients keep it zero).
@@ -468,8 +274,9 @@ void Network::Impl::build_infer(Plan& p, float* const* x, const std::vector<Laye
   const BackendKind k = kind;
   const stream_t s = stream;
   const int N = net.opts_.batch;
-  std::vector<Saved> saved;
-  const std::vector<Val> acts = build_forward(p, false, Val{-1, x}, saved, layers, with_gathers);
+  Builder b(*this, p, false);
+  std::vector<SavedBufs> saved;
+  const std::vector<Val> acts = build_forward(b, Val{-1, x}, saved, layers, with_gathers);
   const Val logits = acts.back();
   LC_CHECK(logits.buf >= 0, "the model's logits alias its input");
   p.logits = logits.buf;
@@ -519,6 +326,16 @@ static const char* train_phase(const std::string& node) {
   return node.find(" bwd") != std::string::npos ? "bwd" : "fwd";
 }
 
+// LC_SYNC_DEBUG=1: synchronise after every node (no CUDA Graph capture), so an asynchronous
+// device error is reported at the node that caused it. Every error leaving a node names it.
+static bool sync_debug() {
+  static const bool on = [] {
+    const char* v = std::getenv("LC_SYNC_DEBUG");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
 void Network::Impl::run_plan(Plan& p) {
   const bool training_plan = &p == &train;
   std::optional<nvtx::Range> phase_range;
@@ -533,7 +350,12 @@ void Network::Impl::run_plan(Plan& p) {
       }
     }
     LC_NVTX_RANGE(n.name);
-    n.run();
+    try {
+      n.run();
+      if (sync_debug()) net.backend_.synchronize();
+    } catch (const Error& e) {
+      throw Error("graph node '" + n.name + "': " + e.what());
+    }
   }
   last_plan = &p;
 }
@@ -660,25 +482,18 @@ void Network::init_parameters(std::uint64_t seed) {
     for (const ParamInfo& pi : L.params) {
       const ParamView& v = param(pi.name);
       float* dst = (v.trainable ? host_params.data() : host_state.data()) + v.offset;
-      const std::string leaf = pi.name.substr(pi.name.rfind('.') + 1);
-      if (leaf == "kernel") {
-        double fan_in, fan_out;
-        if (L.spec.type == LayerType::conv2d) {
-          const double rs = double(L.spec.kernel) * L.spec.kernel;
-          fan_in = rs * L.in.c, fan_out = rs * L.spec.filters;
-        } else {
-          fan_in = L.in.c, fan_out = L.out.c;
+      switch (pi.init.kind) {
+        case ParamInit::glorot_uniform: {
+          const double limit = std::sqrt(6.0 / (pi.init.fan_in + pi.init.fan_out));
+          std::uint64_t s = seed ^ (0x9E3779B97F4A7C15ull * (p_index + 1));
+          for (std::int64_t i = 0; i < v.numel; ++i) {
+            const double u = double(splitmix64(s) >> 40) * (1.0 / 16777216.0);
+            dst[i] = float((2.0 * u - 1.0) * limit);
+          }
+          break;
         }
-        const double limit = std::sqrt(6.0 / (fan_in + fan_out));
-        std::uint64_t s = seed ^ (0x9E3779B97F4A7C15ull * (p_index + 1));
-        for (std::int64_t i = 0; i < v.numel; ++i) {
-          const double u = double(splitmix64(s) >> 40) * (1.0 / 16777216.0);
-          dst[i] = float((2.0 * u - 1.0) * limit);
-        }
-      } else if (leaf == "gamma" || leaf == "moving_var") {
-        std::fill(dst, dst + v.numel, 1.f);
-      } else {
-        std::fill(dst, dst + v.numel, 0.f);  // biases, beta, moving_mean
+        case ParamInit::ones: std::fill(dst, dst + v.numel, 1.f); break;
+        case ParamInit::zeros: std::fill(dst, dst + v.numel, 0.f); break;
       }
       if (pi.trainable) ++p_index;
     }
@@ -693,6 +508,65 @@ void Network::init_parameters(std::uint64_t seed) {
     dev.memset(impl_->grads.data(), 0, impl_->grads.bytes(), s);
   }
   dev.memset(impl_->adam_state.data(), 0, impl_->adam_state.bytes(), s);
+  backend_.synchronize();
+}
+
+namespace {
+// A tensor set's device buffers and their host copies.
+struct SetBuffers {
+  float* trainable = nullptr;  // device: parameters, or Adam m / v (same layout)
+  float* state = nullptr;      // device: statistics (params set only), else null
+  std::vector<float> host_trainable, host_state;
+};
+}  // namespace
+
+// The set's buffers, downloaded (one copy each).
+static SetBuffers download_set(const Network& net, Network::TensorSet set) {
+  SetBuffers b;
+  switch (set) {
+    case Network::TensorSet::params: b.trainable = net.param_buffer(), b.state = net.state_buffer(); break;
+    case Network::TensorSet::adam_m: b.trainable = net.adam_m_buffer(); break;
+    case Network::TensorSet::adam_v: b.trainable = net.adam_v_buffer(); break;
+  }
+  LC_CHECK(b.trainable, "network: no optimizer state on an inference network");
+  Device& dev = net.backend().device();
+  const stream_t s = net.backend().stream();
+  b.host_trainable.resize(std::size_t(net.param_buffer_floats()));
+  if (b.state) b.host_state.resize(std::size_t(net.state_buffer_floats()));
+  if (!b.host_trainable.empty()) dev.copy_d2h(b.host_trainable.data(), b.trainable, b.host_trainable.size() * 4, s);
+  if (!b.host_state.empty()) dev.copy_d2h(b.host_state.data(), b.state, b.host_state.size() * 4, s);
+  return b;
+}
+
+std::vector<NamedTensor> Network::export_tensors(TensorSet set) const {
+  const SetBuffers b = download_set(*this, set);
+  std::vector<NamedTensor> out;
+  for (int pass = 0; pass < 2; ++pass)
+    for (const ParamView& v : params_) {
+      if (v.trainable != (pass == 0) || (!v.trainable && !b.state)) continue;
+      const float* src = (v.trainable ? b.host_trainable.data() : b.host_state.data()) + v.offset;
+      out.push_back({v.name, v.shape, std::vector<float>(src, src + v.numel)});
+    }
+  return out;
+}
+
+void Network::import_tensors(const std::vector<NamedTensor>& list, TensorSet set, const std::string& origin) {
+  // Whole buffers assembled on the host (tensors not in the list and the padding keep their
+  // values), one copy each way.
+  SetBuffers b = download_set(*this, set);
+  for (const NamedTensor& t : list) {
+    auto it = param_index_.find(t.name);
+    LC_CHECK(it != param_index_.end(), origin, ": tensor ", t.name, " is not a parameter of the model");
+    const ParamView& v = params_[it->second];
+    LC_CHECK(v.trainable || b.state, origin, ": tensor ", t.name, " has no optimizer state");
+    LC_CHECK(t.numel() == v.numel && std::int64_t(t.data.size()) == v.numel, origin, ": tensor ", t.name, " has ",
+             t.data.size(), " values, the model expects ", v.numel);
+    std::copy(t.data.begin(), t.data.end(), (v.trainable ? b.host_trainable.data() : b.host_state.data()) + v.offset);
+  }
+  Device& dev = backend_.device();
+  const stream_t s = backend_.stream();
+  if (!b.host_trainable.empty()) dev.copy_h2d(b.trainable, b.host_trainable.data(), b.host_trainable.size() * 4, s);
+  if (!b.host_state.empty()) dev.copy_h2d(b.state, b.host_state.data(), b.host_state.size() * 4, s);
   backend_.synchronize();
 }
 
@@ -766,7 +640,7 @@ void Network::train_step() {
   const LaunchCounts before = launch_counts();
   const bool gpu = backend_.kind() == BackendKind::cuda || backend_.kind() == BackendKind::cudnn;
   last_replayed_ = false;
-  if (gpu && opts_.cuda_graph) {
+  if (gpu && opts_.cuda_graph && !sync_debug()) {
     if (!im.graph.ready() && im.eager_steps > 0) im.graph.capture(im.stream, [&] { im.run_plan(im.train); });
     if (im.graph.ready()) {
       im.graph.launch(im.stream);

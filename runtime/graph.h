@@ -45,7 +45,8 @@
 // step runs eagerly (libraries may choose algorithms or allocate there), the second is captured
 // and every later step replays the graph (1 graph launch, 0 kernel launches from the host).
 //
-// Parameter initialisation (init_parameters(seed)), Keras' defaults (MODEL.md):
+// Parameter initialisation (init_parameters(seed)), Keras' defaults (docs/MODEL.md), as each layer
+// type declares it (ParamInit, runtime/layers.h):
 //   conv2d / dense kernels: Glorot uniform U(-l, l), l = sqrt(6 / (fan_in + fan_out)),
 //     conv fan_in = k*k*in_channels, fan_out = k*k*filters; dense fan_in = in, fan_out = out;
 //   biases 0; batch norm gamma 1, beta 0, moving mean 0, moving variance 1; Adam m = v = 0, step 0.
@@ -54,7 +55,9 @@
 //   64-bit output r, u = (r >> 40) * 2^-24 in [0, 1), w = float((2u - 1) * l) in double.
 //   Generated on the host once and uploaded once.
 //
-// Depends on: runtime/layers.h, runtime/flat_geometry.h, runtime/backend.h, runtime/tensor.h, runtime/graph_memory.h,
+// The layers' nodes come from their types (runtime/layer_type.h, runtime/layers/); this file plans,
+// allocates and runs them.
+// Depends on: runtime/layers.h, runtime/layer_type.h (in graph.cpp), runtime/flat_geometry.h, runtime/backend.h, runtime/tensor.h, runtime/graph_memory.h,
 // runtime/graph_capture.h, kernels/* op contracts (in graph.cpp only), kernels/common/launch_count.h.
 #pragma once
 
@@ -78,7 +81,7 @@ struct NetworkOptions {
   int batch = 16;              // images per training step; also the largest eval / predict batch
   bool training = true;        // false: inference only (no backward, gradients or Adam state)
   std::uint64_t seed = 0;      // dropout key (the run's --seed)
-  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;  // Adam (MODEL.md)
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;  // Adam (docs/MODEL.md)
   bool cuda_graph = true;      // cuda / cudnn: capture the training step and replay it
   bool flat_inference = false; // inference only: also plan predict_flat (runtime/flat_geometry.h)
 };
@@ -140,6 +143,14 @@ class Network {
   std::int64_t state_buffer_floats() const { return state_floats_; }
 
   void init_parameters(std::uint64_t seed);
+  // Named host copies of a whole set (one device-to-host copy per buffer): parameters and
+  // statistics (trainable tensors first, then state, in layer order), or the Adam moments of the
+  // trainable tensors. import_tensors writes the named tensors given (others keep their values);
+  // an unknown name, a wrong size, or a state tensor for an Adam set is an lc::Error naming
+  // `origin`. One host-to-device copy per buffer, then a synchronisation.
+  enum class TensorSet { params, adam_m, adam_v };
+  std::vector<NamedTensor> export_tensors(TensorSet set) const;
+  void import_tensors(const std::vector<NamedTensor>& list, TensorSet set, const std::string& origin = "tensors");
   std::vector<float> read(const std::string& name) const;  // parameter or statistic, d2h
   void write(const std::string& name, const std::vector<float>& values);  // h2d
   std::vector<float> read_grad(const std::string& name) const;

@@ -4,7 +4,7 @@
 // Names: layer index = position in "layers" (0-based); parameters are `L<2-digit index>.<type>.<name>`
 // (L00.batchnorm.gamma, L01.conv2d.kernel, L15.dense.bias, ...). Layouts (docs/ARCHITECTURE.md):
 // conv kernel KRSC [filters][k][k][in_channels], dense kernel [in][out], batch-norm vectors [C].
-// Depends on: kernels/common/check.h only.
+// Depends on: kernels/common/check.h; shape inference calls the layer types (runtime/layer_type.h).
 #pragma once
 
 #include <cstdint>
@@ -13,12 +13,11 @@
 
 namespace lc {
 
-enum class LayerType { batchnorm, conv2d, maxpool, flatten, dense, dropout };
-const char* layer_type_name(LayerType t);
+class LayerType;  // runtime/layer_type.h: one registered object per type (runtime/layers/)
 
 // One layer of a model file. Only the fields of its type are meaningful.
 struct LayerSpec {
-  LayerType type = LayerType::flatten;
+  const LayerType* type = nullptr;
   // conv2d: `filters` output channels, square `kernel` x `kernel`, stride 1, padding `same`.
   int filters = 0;
   int kernel = 0;
@@ -29,7 +28,7 @@ struct LayerSpec {
   int units = 0;
   // dropout: rate of dropped units (inverted dropout: kept units scaled by 1 / (1 - rate)).
   float rate = 0.f;
-  // batchnorm: Keras defaults (MODEL.md).
+  // batchnorm: Keras defaults (docs/MODEL.md).
   float epsilon = 1e-3f;
   float momentum = 0.99f;
 };
@@ -50,10 +49,18 @@ struct ActShape {
   std::string str() const;  // "64x64x3" or "2048"
 };
 
+// How a parameter starts (Network::init_parameters; Keras' defaults, docs/MODEL.md): Glorot
+// uniform U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), zeros, or ones.
+struct ParamInit {
+  enum Kind { zeros, ones, glorot_uniform } kind = zeros;
+  double fan_in = 0, fan_out = 0;  // glorot_uniform
+};
+
 struct ParamInfo {
   std::string name;                  // "L01.conv2d.kernel"
   std::vector<std::int64_t> shape;   // e.g. {16, 5, 5, 3}
   bool trainable = true;             // false for batch-norm moving statistics
+  ParamInit init;
   std::int64_t numel() const;
 };
 
@@ -64,6 +71,7 @@ struct LayerInfo {
   std::vector<ParamInfo> params;     // trainable parameters, then non-trainable state
   std::string prefix() const;        // "L01.conv2d"
   std::string describe() const;      // "layer 1 (conv2d)" for error messages
+  const char* type_name() const;     // "conv2d"
 };
 
 // Infers every layer's shapes for `classes` output classes. Throws lc::Error naming the layer for

@@ -80,4 +80,10 @@ void Tensor::download(void* host, stream_t s) const {
   dev_->copy_d2h(host, data_, bytes(), s);
 }
 
+std::int64_t NamedTensor::numel() const {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
 }  // namespace lc

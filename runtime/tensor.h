@@ -65,4 +65,13 @@ class Tensor {
   std::shared_ptr<void> storage_;
 };
 
+// A named host copy of one parameter or state tensor (checkpoints, Keras files, best-weights
+// snapshots; Network::export_tensors / import_tensors).
+struct NamedTensor {
+  std::string name;                  // "L01.conv2d.kernel"
+  std::vector<std::int64_t> shape;   // {16, 5, 5, 3}
+  std::vector<float> data;           // prod(shape) values, row-major
+  std::int64_t numel() const;
+};
+
 }  // namespace lc

@@ -142,7 +142,7 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
   for (const LayerInfo& L : layers) {
     const std::string pre = L.prefix();
     char lname[32];
-    std::snprintf(lname, sizeof lname, "L%02d %s", L.index, layer_type_name(L.spec.type));
+    std::snprintf(lname, sizeof lname, "L%02d %s", L.index, L.type_name());
     const std::string ln = lname;
     const std::int64_t Ein = std::int64_t(n) * L.in.numel(), Eout = std::int64_t(n) * L.out.numel();
     auto elu_bwd = [&](std::int64_t E) {
@@ -156,8 +156,9 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
       };
       out.push_back(std::move(c));
     };
-    switch (L.spec.type) {
-      case LayerType::batchnorm: {
+    const std::string type = L.type_name();
+    {
+      if (type == "batchnorm") {
         const BatchNormArgs a{n, L.in.h, L.in.w, L.in.c, L.spec.epsilon, L.spec.momentum};
         const std::int64_t C = L.in.c, E = a.elements();
         auto ws = [a](Impl im, BackendKind k) -> std::size_t {
@@ -211,9 +212,7 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
           };
           out.push_back(std::move(c));
         }
-        break;
-      }
-      case LayerType::conv2d: {
+      } else if (type == "conv2d") {
         Conv2dArgs a;
         a.n = n, a.h = L.in.h, a.w = L.in.w, a.c = L.in.c, a.k = L.spec.filters, a.r = a.s = L.spec.kernel;
         a.fuse_elu = L.spec.elu;
@@ -259,9 +258,7 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
           };
           out.push_back(std::move(c));
         }
-        break;
-      }
-      case LayerType::maxpool: {
+      } else if (type == "maxpool") {
         const MaxPoolArgs a{n, L.in.h, L.in.w, L.in.c};
         {
           OpCase c;
@@ -293,9 +290,7 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
           };
           out.push_back(std::move(c));
         }
-        break;
-      }
-      case LayerType::dense: {
+      } else if (type == "dense") {
         const DenseArgs a{n, L.in.c, L.out.c, L.spec.elu ? DenseActivation::elu : DenseActivation::none};
         const std::int64_t in = a.in, o = a.out;
         {
@@ -325,9 +320,7 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
           };
           out.push_back(std::move(c));
         }
-        break;
-      }
-      case LayerType::dropout: {
+      } else if (type == "dropout") {
         DropoutArgs a;
         a.n = Eout, a.rate = L.spec.rate, a.seed = 42, a.stream = std::uint32_t(L.index), a.training = true;
         for (int pass = 0; pass < 2; ++pass) {
@@ -347,10 +340,7 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
           };
           out.push_back(std::move(c));
         }
-        break;
-      }
-      case LayerType::flatten:
-        break;  // no kernel: NHWC memory is the flat vector
+      }  // flatten: no kernel, NHWC memory is the flat vector
     }
   }
   const int classes = layers.back().out.c;

@@ -1,5 +1,5 @@
 // `landcover train`: trains the model on a class-per-folder data set (model/trainer.h) with
-// MODEL.md's defaults, each overridable; a progress bar with images/s and ETA on a terminal,
+// docs/MODEL.md's defaults, each overridable; a progress bar with images/s and ETA on a terminal,
 // plain lines otherwise (tools/progress.h); one line per epoch; checkpoint, metrics CSV and the
 // validation confusion matrix.
 // Depends on: model/trainer.h, tools/progress.h, tools/command.h, CLI11.
@@ -47,7 +47,9 @@ void run_train(CLI::App* cmd, Options& o) {
     bar.reset();
   };
   cb.note = [&](const std::string& s) { std::fprintf(stderr, "landcover: %s\n", s.c_str()); };
-  const lc::TrainResult r = lc::train(cfg, cb);
+  lc::TrainingSession session(cfg, cb);
+  while (!session.done()) session.run_epoch();
+  const lc::TrainResult r = session.finish();
   std::printf("final validation accuracy %.4f (%d classes, chance %.4f), %.0f img/s training on %s\n",
               r.final_val_accuracy, r.confusion.classes(), 1.0 / r.confusion.classes(), r.train_images_per_s,
               r.backend.c_str());

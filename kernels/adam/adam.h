@@ -8,7 +8,7 @@
 //     v    += (g*g - v) * (1 - beta2)                 (= beta2 v + (1 - beta2) g^2)
 //     p    -= lr_t * m / (sqrt(v) + epsilon)
 //     state.step = t
-// MODEL.md: lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7 (the defaults below). No weight decay,
+// docs/MODEL.md: lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7 (the defaults below). No weight decay,
 // no amsgrad, no gradient clipping.
 //
 // ONE call updates ALL trainable parameters: params, grads, m, v are each one contiguous buffer of

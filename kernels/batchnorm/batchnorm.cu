@@ -144,6 +144,21 @@ __global__ void __launch_bounds__(kBnThreads)
   dgamma[ch] = float(s1 * double(save_inv_std[ch]));
 }
 
+// Grid-stride loop over the `total` elements of a [..., c] tensor: f(i, channel of i), the channel
+// advanced incrementally (no division per element).
+template <class F>
+__device__ __forceinline__ void for_each_element(std::int64_t total, int c, F f) {
+  const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
+  std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  int ch = int(i % c);
+  const int ch_step = int(stride % c);
+  for (; i < total; i += stride) {
+    f(i, ch);
+    ch += ch_step;
+    if (ch >= c) ch -= c;
+  }
+}
+
 // y = (x - mean) * scale + beta, scale = gamma * inv_std (training: inv_std given) or
 // gamma / sqrt(var + eps) (inference: inv_std == nullptr, var given).
 __global__ void __launch_bounds__(kBnThreads)
@@ -159,15 +174,7 @@ __global__ void __launch_bounds__(kBnThreads)
     s[2 * c + i] = beta[i];
   }
   __syncthreads();
-  const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
-  std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  int ch = int(i % c);
-  const int ch_step = int(stride % c);
-  for (; i < total; i += stride) {
-    y[i] = (x[i] - s[ch]) * s[c + ch] + s[2 * c + ch];
-    ch += ch_step;
-    if (ch >= c) ch -= c;
-  }
+  for_each_element(total, c, [&](std::int64_t i, int ch) { y[i] = (x[i] - s[ch]) * s[c + ch] + s[2 * c + ch]; });
 }
 
 // dx = k * (dy - b - (x - mean) * e), k = gamma * inv_std, b = dbeta / m, e = inv_std * dgamma / m.
@@ -186,15 +193,9 @@ __global__ void __launch_bounds__(kBnThreads)
     s[3 * c + i] = float(is * double(dgamma[i]) / double(m));
   }
   __syncthreads();
-  const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
-  std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  int ch = int(i % c);
-  const int ch_step = int(stride % c);
-  for (; i < total; i += stride) {
+  for_each_element(total, c, [&](std::int64_t i, int ch) {
     dx[i] = s[c + ch] * (dy[i] - s[2 * c + ch] - (x[i] - s[ch]) * s[3 * c + ch]);
-    ch += ch_step;
-    if (ch >= c) ch -= c;
-  }
+  });
 }
 
 namespace {

@@ -1,5 +1,5 @@
 // Batch normalization, per channel over the n*h*w positions of an NHWC float32 tensor: the
-// contract (MODEL.md: Keras BatchNormalization(axis=-1), epsilon 1e-3, momentum 0.99).
+// contract (docs/MODEL.md: Keras BatchNormalization(axis=-1), epsilon 1e-3, momentum 0.99).
 // Depends on: kernels/common/impls.h.
 //
 // x, y, dy, dx: n x h x w x c. gamma, beta, moving_mean, moving_var, save_mean, save_inv_std,

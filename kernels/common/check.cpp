@@ -11,4 +11,9 @@ namespace lc::detail {
   throw Error(concat(msg, " (", base, ":", line, ")"));
 }
 
+[[noreturn]] void throw_call_error(const char* file, int line, const char* function, const char* library,
+                                   const char* call, const std::string& status) {
+  throw_error(file, line, concat(library, " error in ", call, " (in ", function, "): ", status));
+}
+
 }  // namespace lc::detail

@@ -21,6 +21,8 @@ std::string concat(const Parts&... parts) {
   return os.str();
 }
 [[noreturn]] void throw_error(const char* file, int line, const std::string& msg);
+[[noreturn]] void throw_call_error(const char* file, int line, const char* function, const char* library,
+                                   const char* call, const std::string& status);
 }  // namespace detail
 
 }  // namespace lc
@@ -34,3 +36,15 @@ std::string concat(const Parts&... parts) {
   } while (0)
 
 #define LC_FAIL(...) ::lc::detail::throw_error(__FILE__, __LINE__, ::lc::detail::concat(__VA_ARGS__))
+
+// LC_CHECK_CALL(library, expr, ok, describe): the one base of the library checks (LC_CUDA_CHECK in
+// kernels/common/cuda_check.h, LC_CUDNN_CHECK and LC_CUBLAS_CHECK in kernels/common/cudnn_context.h).
+// Evaluates expr once; unless its status equals ok, throws lc::Error naming the library, the call,
+// the enclosing function, file and line, and describe(status) (a std::string).
+#define LC_CHECK_CALL(library, expr, ok, describe)                                              \
+  do {                                                                                        \
+    const auto lc_status_ = (expr);                                                           \
+    if (lc_status_ != (ok))                                                                   \
+      ::lc::detail::throw_call_error(__FILE__, __LINE__, __func__, library, #expr,            \
+                                     describe(lc_status_));                                   \
+  } while (0)

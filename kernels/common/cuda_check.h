@@ -5,10 +5,10 @@
 
 #include "kernels/common/check.h"
 
-#define LC_CUDA_CHECK(expr)                                                                   \
-  do {                                                                                        \
-    cudaError_t lc_err_ = (expr);                                                             \
-    if (lc_err_ != cudaSuccess)                                                               \
-      LC_FAIL("CUDA error in ", #expr, ": ", cudaGetErrorName(lc_err_), " (",               \
-              cudaGetErrorString(lc_err_), ")");                                              \
-  } while (0)
+namespace lc::detail {
+inline std::string describe_cuda(cudaError_t e) {
+  return std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")";
+}
+}  // namespace lc::detail
+
+#define LC_CUDA_CHECK(expr) LC_CHECK_CALL("CUDA", expr, cudaSuccess, ::lc::detail::describe_cuda)

@@ -8,20 +8,15 @@
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/types.h"
 
-#define LC_CUDNN_CHECK(expr)                                                                  \
-  do {                                                                                        \
-    cudnnStatus_t lc_st_ = (expr);                                                            \
-    if (lc_st_ != CUDNN_STATUS_SUCCESS)                                                       \
-      LC_FAIL("cuDNN error in ", #expr, ": ", cudnnGetErrorString(lc_st_));                  \
-  } while (0)
+namespace lc::detail {
+inline std::string describe_cudnn(cudnnStatus_t s) { return cudnnGetErrorString(s); }
+inline std::string describe_cublas(cublasStatus_t s) {
+  return std::string(cublasGetStatusName(s)) + " (" + cublasGetStatusString(s) + ")";
+}
+}  // namespace lc::detail
 
-#define LC_CUBLAS_CHECK(expr)                                                                 \
-  do {                                                                                        \
-    cublasStatus_t lc_st_ = (expr);                                                           \
-    if (lc_st_ != CUBLAS_STATUS_SUCCESS)                                                      \
-      LC_FAIL("cuBLAS error in ", #expr, ": ", cublasGetStatusName(lc_st_), " (",            \
-              cublasGetStatusString(lc_st_), ")");                                            \
-  } while (0)
+#define LC_CUDNN_CHECK(expr) LC_CHECK_CALL("cuDNN", expr, CUDNN_STATUS_SUCCESS, ::lc::detail::describe_cudnn)
+#define LC_CUBLAS_CHECK(expr) LC_CHECK_CALL("cuBLAS", expr, CUBLAS_STATUS_SUCCESS, ::lc::detail::describe_cublas)
 
 namespace lc::cudnn {
 

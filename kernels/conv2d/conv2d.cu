@@ -144,6 +144,23 @@ __global__ void conv2d_bwd_weights_kernel_v1_direct(ConvGeom g, const float* __r
 // (cin % 4 == 0 and 16-byte aligned x, wt), else scalar loads.
 
 constexpr int kBK = 16;
+
+// One kBK-deep slice of a register micro-tile product: acc[i][j] += A[kk][ty*TM + i] * B[kk][tx*TN + j]
+// over kk, A and B the current shared-memory tiles (rows of LA and LB floats).
+template <int TM, int TN, int LA, int LB>
+__device__ __forceinline__ void tile_fma(float (&acc)[TM][TN], const float (*A)[LA], const float (*B)[LB], int ty,
+                                         int tx) {
+#pragma unroll
+  for (int kk = 0; kk < kBK; ++kk) {
+    float a[TM], b[TN];
+    load_frag<TM>(a, &A[kk][ty * TM]);
+    load_frag<TN>(b, &B[kk][tx * TN]);
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * b[j];
+  }
+}
 // The tiled kernels declare __launch_bounds__(threads, 2): with the thread count alone, ptxas
 // (CUDA 13) settled on 64 registers and spilled a few bytes in some variants; asking for 2
 // blocks per SM (at most 128 registers at 256 threads) gives it room, and none spills
@@ -265,16 +282,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
   for (int t = 0; t < T; ++t) {
     const int cur = t & 1;
     if (t + 1 < T) load();
-#pragma unroll
-    for (int kk = 0; kk < kBK; ++kk) {
-      float a[TM], bb[TN];
-      load_frag<TM>(a, &As[cur][kk][ty * TM]);
-      load_frag<TN>(bb, &Bs[cur][kk][tx * TN]);
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * bb[j];
-    }
+    tile_fma<TM, TN>(acc, As[cur], Bs[cur], ty, tx);
     if (t + 1 < T) {
       store(cur ^ 1);
       advance();
@@ -465,16 +473,7 @@ __global__ void __launch_bounds__((BMo / TM) * (BNo / TN), 2)
   for (int t = 0; t < T; ++t) {
     const int cur = t & 1;
     if (t + 1 < T) load(m_begin + (long long)(t + 1) * kBK);
-#pragma unroll
-    for (int mm = 0; mm < kBK; ++mm) {
-      float a[TM], bb[TN];
-      load_frag<TM>(a, &Zs[cur][mm][ty * TM]);
-      load_frag<TN>(bb, &Xs[cur][mm][tx * TN]);
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += a[i] * bb[j];
-    }
+    tile_fma<TM, TN>(acc, Zs[cur], Xs[cur], ty, tx);
     if (t + 1 < T) {
       store(cur ^ 1);
       advance();

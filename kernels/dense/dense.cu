@@ -40,6 +40,21 @@ __device__ __forceinline__ float dense_epilogue(float v, const GemmParams& p, st
   return v;
 }
 
+// Stages the X x BKT tile of a matrix at (x0, k0) into shared memory as dst[kk][x] (rows of LD
+// floats), zeros outside (xn, kn). XC: the matrix is stored [K][X] (contiguous along x, coalesced
+// reads walk x), else [X][K] (reads walk k).
+template <int NT, int X, int BKT, int LD, bool XC>
+__device__ __forceinline__ void stage_tile(float* dst, const float* src, std::int64_t ld, std::int64_t x0,
+                                           std::int64_t xn, std::int64_t k0, std::int64_t kn, int tid) {
+  for (int e = tid; e < X * BKT; e += NT) {
+    const int x = XC ? e % X : e / BKT, kk = XC ? e / X : e % BKT;
+    const std::int64_t gx = x0 + x, gk = k0 + kk;
+    float v = 0.f;
+    if (gx < xn && gk < kn) v = XC ? src[gk * ld + gx] : src[gx * ld + gk];
+    dst[kk * LD + x] = v;
+  }
+}
+
 }  // namespace
 
 template <bool TA, bool TB, int BM, int BN, int BK, int TM, int TN, int KS>
@@ -65,26 +80,10 @@ __global__ void dense_gemm_kernel(GemmParams p) {
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
   for (std::int64_t k0 = 0; k0 < p.k; k0 += BKT) {
-    // Stage A(m0.., k0..) as as[kk][mm].
-    for (int e = tid; e < BM * BKT; e += NT) {
-      int mm, kk;
-      if (TA) { kk = e / BM; mm = e % BM; }   // A stored [K][M]: contiguous in m
-      else    { mm = e / BKT; kk = e % BKT; } // A stored [M][K]: contiguous in k
-      const std::int64_t gm = m0 + mm, gk = k0 + kk;
-      float v = 0.f;
-      if (gm < p.m && gk < p.k) v = TA ? p.a[gk * p.lda + gm] : p.a[gm * p.lda + gk];
-      as[kk * LDA_S + mm] = v;
-    }
-    // Stage B(k0.., n0..) as bs[kk][nn].
-    for (int e = tid; e < BKT * BN; e += NT) {
-      int kk, nn;
-      if (TB) { nn = e / BKT; kk = e % BKT; } // B stored [N][K]: contiguous in k
-      else    { kk = e / BN; nn = e % BN; }   // B stored [K][N]: contiguous in n
-      const std::int64_t gk = k0 + kk, gn = n0 + nn;
-      float v = 0.f;
-      if (gk < p.k && gn < p.n) v = TB ? p.b[gn * p.ldb + gk] : p.b[gk * p.ldb + gn];
-      bs[kk * LDB_S + nn] = v;
-    }
+    // Stage A(m0.., k0..) as as[kk][mm] (A stored [K][M] when TA) and B(k0.., n0..) as bs[kk][nn]
+    // (B stored [K][N] unless TB).
+    stage_tile<NT, BM, BKT, LDA_S, TA>(as, p.a, p.lda, m0, p.m, k0, p.k, tid);
+    stage_tile<NT, BN, BKT, LDB_S, !TB>(bs, p.b, p.ldb, n0, p.n, k0, p.k, tid);
     __syncthreads();
 #pragma unroll
     for (int kk = g * BK; kk < g * BK + BK; ++kk) {

@@ -1,4 +1,4 @@
-// ELU, the contract (MODEL.md): alpha = 1.
+// ELU, the contract (docs/MODEL.md): alpha = 1.
 //   forward:  y = x                 if x > 0
 //             y = expm1(x)          otherwise
 //   backward: dx = dy               if y > 0

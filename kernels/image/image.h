@@ -9,7 +9,7 @@
 // NHWC float32. Every op is exact and deterministic: all backends produce the same bits
 // (resize included: it is computed in integer arithmetic, see below). Indices are 64-bit.
 //
-// Scaling to the model's range (MODEL.md: x / 255, nothing else), used by every op that writes
+// Scaling to the model's range (docs/MODEL.md: x / 255, nothing else), used by every op that writes
 // float:  f(x) = float(x) / 255.0f, one IEEE single-precision division (correctly rounded; the
 // build never enables fast math). For every x in 0..255 this equals float(double(x) / 255.0).
 //
@@ -257,23 +257,19 @@ inline PixelRect window_source_rect(const WindowArgs& a) {
   const std::int64_t i0 = a.first / mw, i1 = (a.first + a.count - 1) / mw;
   const std::int64_t j0 = i0 == i1 ? a.first % mw : 0;
   const std::int64_t j1 = i0 == i1 ? (a.first + a.count - 1) % mw : mw - 1;
-  const std::int64_t half = a.window / 2;
-  for (std::int64_t i = i0; i <= i1; ++i) {
-    const std::int64_t c = window_centre(i, a.stride, a.image_h);
-    for (std::int64_t k = 0; k < a.window; ++k) {
-      const std::int64_t y = reflect101(c - half + k, a.image_h);
-      r.y0 = y < r.y0 ? y : r.y0;
-      r.y1 = y + 1 > r.y1 ? y + 1 : r.y1;
+  // Along one axis: the pixels [lo, hi) the windows centred at map positions k0..k1 read.
+  auto extent = [&a](std::int64_t k0, std::int64_t k1, std::int64_t size, std::int64_t& lo, std::int64_t& hi) {
+    for (std::int64_t k = k0; k <= k1; ++k) {
+      const std::int64_t c = window_centre(k, a.stride, size);
+      for (std::int64_t t = 0; t < a.window; ++t) {
+        const std::int64_t p = reflect101(c - a.window / 2 + t, size);
+        lo = p < lo ? p : lo;
+        hi = p + 1 > hi ? p + 1 : hi;
+      }
     }
-  }
-  for (std::int64_t j = j0; j <= j1; ++j) {
-    const std::int64_t c = window_centre(j, a.stride, a.image_w);
-    for (std::int64_t k = 0; k < a.window; ++k) {
-      const std::int64_t x = reflect101(c - half + k, a.image_w);
-      r.x0 = x < r.x0 ? x : r.x0;
-      r.x1 = x + 1 > r.x1 ? x + 1 : r.x1;
-    }
-  }
+  };
+  extent(i0, i1, a.image_h, r.y0, r.y1);
+  extent(j0, j1, a.image_w, r.x0, r.x1);
   return r;
 }
 

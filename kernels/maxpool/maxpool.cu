@@ -59,20 +59,27 @@ struct PoolDims {
   int groups;        // c / V
 };
 
+// The window of flat index o over (b, i, j, g) with `rows` x `cols` windows per image: sets i, j
+// and returns the offset in x of its top-left element, lane group g.
+template <int V, class I>
+__device__ __forceinline__ I window_at(I o, const PoolDims& d, int rows, int cols, I& i, I& j) {
+  const I g = o % I(d.groups);
+  o /= I(d.groups);
+  j = o % I(cols);
+  o /= I(cols);
+  i = o % I(rows);
+  const I b = o / I(rows);
+  return ((b * I(d.h) + 2 * i) * I(d.w) + 2 * j) * I(d.c) + g * V;
+}
+
 template <int V, class I>
 __global__ void maxpool_fwd_kernel(I total, PoolDims d, const float* __restrict__ x, float* __restrict__ y,
                                    std::uint8_t* __restrict__ argmax) {
   const I stride = I(blockDim.x) * gridDim.x;
   const I c = I(d.c), row = I(d.w) * c;
   for (I o = I(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += stride) {
-    I t = o;
-    const I g = t % I(d.groups);
-    t /= I(d.groups);
-    const I oj = t % I(d.ow);
-    t /= I(d.ow);
-    const I oi = t % I(d.oh);
-    const I b = t / I(d.oh);
-    const I base = ((b * I(d.h) + 2 * oi) * I(d.w) + 2 * oj) * c + g * V;
+    I oi, oj;
+    const I base = window_at<V>(o, d, d.oh, d.ow, oi, oj);
     const Lanes<V> v0 = load_lanes<V>(x + base), v1 = load_lanes<V>(x + base + c);
     const Lanes<V> v2 = load_lanes<V>(x + base + row), v3 = load_lanes<V>(x + base + row + c);
     Lanes<V> out;
@@ -100,16 +107,11 @@ __global__ void maxpool_bwd_kernel(I total, PoolDims d, const float* __restrict_
   const I stride = I(blockDim.x) * gridDim.x;
   const I c = I(d.c), row = I(d.w) * c;
   for (I o = I(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += stride) {
-    I t = o;
-    const I g = t % I(d.groups);
-    t /= I(d.groups);
-    const I wj = t % I(d.ww);
-    t /= I(d.ww);
-    const I wi = t % I(d.wh);
-    const I b = t / I(d.wh);
-    const I base = ((b * I(d.h) + 2 * wi) * I(d.w) + 2 * wj) * c + g * V;
+    I wi, wj;
+    const I base = window_at<V>(o, d, d.wh, d.ww, wi, wj);
     Lanes<V> r0, r1, r2, r3;
     if (wi < I(d.oh) && wj < I(d.ow)) {  // a full window: the winner gets dy
+      const I g = o % I(d.groups), b = o / I(d.groups) / I(d.ww) / I(d.wh);
       const I oidx = ((b * I(d.oh) + wi) * I(d.ow) + wj) * c + g * V;
       const Lanes<V> g_out = load_lanes<V>(dy + oidx);
       unsigned packed = 0;

@@ -1,4 +1,4 @@
-// Max-pool 2x2, stride 2, NHWC float32: the contract (MODEL.md: Keras MaxPooling2D((2, 2)),
+// Max-pool 2x2, stride 2, NHWC float32: the contract (docs/MODEL.md: Keras MaxPooling2D((2, 2)),
 // padding 'valid'). Depends on: kernels/common/impls.h.
 //
 // Shapes: x is n x h x w x c, y is n x (h/2) x (w/2) x c (integer division: Keras 'valid' pooling

@@ -3,7 +3,7 @@
 // vector types, threadIdx/blockIdx/blockDim/gridDim, barriers, warp ops, atomics and math
 // intrinsics, and lc::simt::launch(), which runs a grid on the CPU: one fiber per CUDA thread,
 // the blocks of a grid in parallel on a small thread pool (runtime.cpp, fiber.cpp).
-// Design and findings: /work/shared/design/SIMT_EMULATOR.md. Kernel code lives in namespace
+// Design, bug-finding modes and rules for kernel authors: docs/SIMT_EMULATOR.md. Kernel code lives in namespace
 // lc::sim (lc::LC_KERNEL_NS), where everything below is visible unqualified.
 // Depends on: the C++ standard library, kernels/common/{check,launch_count,types}.h. Never a
 // CUDA header.
@@ -55,7 +55,7 @@ namespace lc::simt {
 // (never while a launch runs). A launch takes a snapshot when it starts.
 struct Config {
   bool reverse = false;                   // threads of a block (and blocks) run in reverse order
-  bool strict = false;                    // trap on undefined cases (see SIMT_EMULATOR.md)
+  bool strict = false;                    // trap on undefined cases (docs/SIMT_EMULATOR.md)
   std::size_t stack_bytes = 64 * 1024;    // per fiber (one fiber per CUDA thread)
   int threads = 0;                        // OS threads running blocks; 0: hardware threads
   int spin_timeout_ms = 10000;            // a block spinning in __nanosleep with no other
@@ -499,26 +499,19 @@ inline std::common_type_t<A, B> max(A a, B b) {
 
 // ---- visibility inside kernel code ---------------------------------------------------------
 namespace lc::sim {
-// vector types
-using simt::char2; using simt::char3; using simt::char4;
-using simt::uchar2; using simt::uchar3; using simt::uchar4;
-using simt::short2; using simt::short3; using simt::short4;
-using simt::ushort2; using simt::ushort3; using simt::ushort4;
-using simt::int2; using simt::int3; using simt::int4;
-using simt::uint2; using simt::uint3; using simt::uint4;
-using simt::longlong2; using simt::ulonglong2;
-using simt::float2; using simt::float3; using simt::float4;
-using simt::double2; using simt::double3;
+// vector types and their make_ functions
+#define LC_SIMT_USING_VEC(T) using simt::T; using simt::make_##T;
+LC_SIMT_USING_VEC(char2) LC_SIMT_USING_VEC(char3) LC_SIMT_USING_VEC(char4)
+LC_SIMT_USING_VEC(uchar2) LC_SIMT_USING_VEC(uchar3) LC_SIMT_USING_VEC(uchar4)
+LC_SIMT_USING_VEC(short2) LC_SIMT_USING_VEC(short3) LC_SIMT_USING_VEC(short4)
+LC_SIMT_USING_VEC(ushort2) LC_SIMT_USING_VEC(ushort3) LC_SIMT_USING_VEC(ushort4)
+LC_SIMT_USING_VEC(int2) LC_SIMT_USING_VEC(int3) LC_SIMT_USING_VEC(int4)
+LC_SIMT_USING_VEC(uint2) LC_SIMT_USING_VEC(uint3) LC_SIMT_USING_VEC(uint4)
+LC_SIMT_USING_VEC(longlong2) LC_SIMT_USING_VEC(ulonglong2)
+LC_SIMT_USING_VEC(float2) LC_SIMT_USING_VEC(float3) LC_SIMT_USING_VEC(float4)
+LC_SIMT_USING_VEC(double2) LC_SIMT_USING_VEC(double3)
+#undef LC_SIMT_USING_VEC
 using simt::dim3;
-using simt::make_char2; using simt::make_char3; using simt::make_char4;
-using simt::make_uchar2; using simt::make_uchar3; using simt::make_uchar4;
-using simt::make_short2; using simt::make_short3; using simt::make_short4;
-using simt::make_ushort2; using simt::make_ushort3; using simt::make_ushort4;
-using simt::make_int2; using simt::make_int3; using simt::make_int4;
-using simt::make_uint2; using simt::make_uint3; using simt::make_uint4;
-using simt::make_longlong2; using simt::make_ulonglong2;
-using simt::make_float2; using simt::make_float3; using simt::make_float4;
-using simt::make_double2; using simt::make_double3;
 using simt::warpSize;
 // barriers, warp ops
 using simt::__syncthreads; using simt::__syncthreads_count; using simt::__syncthreads_and;

@@ -1,6 +1,6 @@
 // The host SIMT emulator's runtime: launch checks, the thread pool that runs the blocks of a grid,
 // the per-block fiber scheduler (barriers, warp-op rendezvous, deadlock detection) and the
-// barrier-free flat path. See emulator.h for the API and SIMT_EMULATOR.md for the design.
+// barrier-free flat path. See emulator.h for the API and docs/SIMT_EMULATOR.md for the design.
 //
 // Scheduling: a block runs on one OS thread, one fiber per CUDA thread. The scheduler makes
 // "passes" over the threads in a fixed order (forward, or reverse with Config::reverse); each

@@ -6,7 +6,7 @@
 // Kernel sources put everything in `namespace lc::LC_KERNEL_NS { ... }`: lc::cuda under nvcc,
 // lc::sim under the emulator, so both builds of one .cu link into one binary.
 //
-// Rules for kernel authors: ../../docs/ARCHITECTURE.md ("Writing kernels") and SIMT_EMULATOR.md.
+// Rules for kernel authors: docs/SIMT_EMULATOR.md ("Rules for kernel authors").
 #pragma once
 
 #include <cstddef>

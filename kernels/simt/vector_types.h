@@ -23,32 +23,26 @@ namespace lc::simt {
   };                                                                                      \
   constexpr name make_##name(T x, T y, T z, T w) { return name{x, y, z, w}; }
 
-LC_SIMT_VEC2(char2, signed char, 2)
-LC_SIMT_VEC3(char3, signed char)
-LC_SIMT_VEC4(char4, signed char, 4)
-LC_SIMT_VEC2(uchar2, unsigned char, 2)
-LC_SIMT_VEC3(uchar3, unsigned char)
-LC_SIMT_VEC4(uchar4, unsigned char, 4)
-LC_SIMT_VEC2(short2, short, 4)
-LC_SIMT_VEC3(short3, short)
-LC_SIMT_VEC4(short4, short, 8)
-LC_SIMT_VEC2(ushort2, unsigned short, 4)
-LC_SIMT_VEC3(ushort3, unsigned short)
-LC_SIMT_VEC4(ushort4, unsigned short, 8)
-LC_SIMT_VEC2(int2, int, 8)
-LC_SIMT_VEC3(int3, int)
-LC_SIMT_VEC4(int4, int, 16)
-LC_SIMT_VEC2(uint2, unsigned int, 8)
-LC_SIMT_VEC3(uint3, unsigned int)
-LC_SIMT_VEC4(uint4, unsigned int, 16)
+// name2, name3, name4 of one component type T (CUDA's alignments: 2 and 4 components aligned to
+// their size, 3 components to T).
+#define LC_SIMT_VEC234(name, T)            \
+  LC_SIMT_VEC2(name##2, T, 2 * sizeof(T)) \
+  LC_SIMT_VEC3(name##3, T)                \
+  LC_SIMT_VEC4(name##4, T, 4 * sizeof(T))
+
+LC_SIMT_VEC234(char, signed char)
+LC_SIMT_VEC234(uchar, unsigned char)
+LC_SIMT_VEC234(short, short)
+LC_SIMT_VEC234(ushort, unsigned short)
+LC_SIMT_VEC234(int, int)
+LC_SIMT_VEC234(uint, unsigned int)
+LC_SIMT_VEC234(float, float)
 LC_SIMT_VEC2(longlong2, long long, 16)
 LC_SIMT_VEC2(ulonglong2, unsigned long long, 16)
-LC_SIMT_VEC2(float2, float, 8)
-LC_SIMT_VEC3(float3, float)
-LC_SIMT_VEC4(float4, float, 16)
 LC_SIMT_VEC2(double2, double, 16)
 LC_SIMT_VEC3(double3, double)
 
+#undef LC_SIMT_VEC234
 #undef LC_SIMT_VEC2
 #undef LC_SIMT_VEC3
 #undef LC_SIMT_VEC4

@@ -4,9 +4,9 @@
 # for tests/golden/golden_test.cpp. Run once by hand; the output is committed. Not part of the
 # build or CI. Depends on: PyTorch, numpy, tests/golden/lcgolden.py (the file format).
 #
-#   /work/venv-torch/bin/python tests/golden/make_golden.py            # writes the golden file
-#   /work/venv-torch/bin/python tests/golden/make_golden.py --calibrate # + float32 errors, bug runs
-#   /work/venv-torch/bin/python tests/golden/make_golden.py --calibrate-seeds 30  # worst over seeds
+#   $VENV/bin/python tests/golden/make_golden.py            # writes the golden file ($VENV: a venv with torch)
+#   $VENV/bin/python tests/golden/make_golden.py --calibrate # + float32 errors, bug runs
+#   $VENV/bin/python tests/golden/make_golden.py --calibrate-seeds 30  # worst over seeds
 #
 # What it computes (all in float64, from float32-representable inputs and initial values, so the
 # C++ test feeds exactly the same numbers; results are rounded to float32 when stored, except
@@ -15,7 +15,7 @@
 #   the batch's statistics, real dropout masks), softmax cross-entropy averaged over the batch,
 #   backward, batch-norm moving statistics update, one Adam step. Step 2 and 3 see the weights
 #   updated by the steps before them.
-# The semantics (MODEL.md and the kernel contracts, written out here independently):
+# The semantics (docs/MODEL.md and the kernel contracts, written out here independently):
 #   layouts     activations NHWC; conv kernel KRSC [out][kh][kw][in]; dense kernel [in][out];
 #               flatten in H, W, C order. Torch wants NCHW/OIHW: permuted inside the forward, so
 #               autograd returns gradients in our layouts.

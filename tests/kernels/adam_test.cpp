@@ -103,7 +103,7 @@ TEST_P(AdamTest, MatchesDoublePrecisionAdam) {
   if (!be) return;
   const std::string what = "n=" + std::to_string(n);
   SCOPED_TRACE(what);
-  const AdamArgs a{n};  // MODEL.md defaults: lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7
+  const AdamArgs a{n};  // docs/MODEL.md defaults: lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7
   ASSERT_EQ(a.lr, 1e-3f);
   ASSERT_EQ(a.beta1, 0.9f);
   ASSERT_EQ(a.beta2, 0.999f);

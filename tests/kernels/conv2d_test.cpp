@@ -254,7 +254,7 @@ TEST_P(Conv2dMisaligned, MatchesReference) {
       << tag << ": wrote outside a buffer";
 }
 
-// The model's convolutions (MODEL.md) at batch n; the first layer separately so the emulator
+// The model's convolutions (docs/MODEL.md) at batch n; the first layer separately so the emulator
 // can run it at batch 1.
 std::vector<Shape> model_shapes(int n_first, int n) {
   return {{n_first, 64, 64, 3, 16, 5, 5}, {n, 32, 32, 16, 32, 3, 3}, {n, 32, 32, 32, 32, 3, 3},

@@ -204,7 +204,7 @@ TEST(CpuCrc32, StandardCheckValueAndIncremental) {
 TEST(CpuCheckpoint, RoundTripKeepsEveryField) {
   TempDir dir;
   lc::Checkpoint c = make_checkpoint(seed_model(), 10);
-  // The seed model for 10 classes: 415,792 trainable parameters (MODEL.md).
+  // The seed model for 10 classes: 415,792 trainable parameters (docs/MODEL.md).
   std::int64_t trainable = 0;
   for (const auto& t : c.adam.m) trainable += t.numel();
   EXPECT_EQ(trainable, 415792);

@@ -107,7 +107,7 @@ const NamedTensor& find(const std::vector<NamedTensor>& list, const std::string&
 
 TEST_F(CpuTrainer, LearnsAndWritesItsFiles) {
   const TrainConfig c = config("a");
-  const TrainResult r = train(c, quiet());
+  const TrainResult r = TrainingSession(c, quiet()).run();
   ASSERT_EQ(r.history.size(), 3u);
   EXPECT_EQ(r.steps_per_epoch, 72 / 8);  // 90 images, 18 for validation, 72 / 8 steps
   // Colour classes are easy: well above chance (1/3) after three epochs.
@@ -136,12 +136,12 @@ TEST_F(CpuTrainer, LearnsAndWritesItsFiles) {
   // Resuming a finished run is refused.
   TrainConfig again = c;
   again.resume = c.out;
-  EXPECT_THROW(train(again, quiet()), Error);
+  EXPECT_THROW(TrainingSession(again, quiet()).run(), Error);
 }
 
 TEST_F(CpuTrainer, IsDeterministic) {
-  const TrainResult a = train(config("a"), quiet());
-  const TrainResult b = train(config("b"), quiet());
+  const TrainResult a = TrainingSession(config("a"), quiet()).run();
+  const TrainResult b = TrainingSession(config("b"), quiet()).run();
   expect_same_numbers(a.history, b.history);
   const Checkpoint ca = load_checkpoint(config("a").out), cb = load_checkpoint(config("b").out);
   ASSERT_EQ(ca.params.size(), cb.params.size());
@@ -149,17 +149,17 @@ TEST_F(CpuTrainer, IsDeterministic) {
   // Another seed gives other numbers.
   TrainConfig c = config("c");
   c.seed = 12;
-  const TrainResult d = train(c, quiet());
+  const TrainResult d = TrainingSession(c, quiet()).run();
   EXPECT_NE(d.history[0].loss, a.history[0].loss);
 }
 
 // Stop a run in its third epoch (the checkpoint then holds epoch 2), resume it: the metrics and
 // the final weights equal those of an uninterrupted run, bit for bit.
 TEST_F(CpuTrainer, ResumeContinuesExactly) {
-  const TrainResult whole = train(config("whole"), quiet());
+  const TrainResult whole = TrainingSession(config("whole"), quiet()).run();
   TrainConfig cut = config("cut");
   cut.interrupt_after_steps = 2 * 9 + 4;
-  EXPECT_THROW(train(cut, quiet()), Error);
+  EXPECT_THROW(TrainingSession(cut, quiet()).run(), Error);
   const Checkpoint mid = load_checkpoint(cut.out);
   EXPECT_EQ(mid.position.epoch, 2);
   EXPECT_EQ(*mid.find_meta("complete"), "0");
@@ -170,7 +170,7 @@ TEST_F(CpuTrainer, ResumeContinuesExactly) {
   resume.out = cut.out;
   resume.metrics = cut.metrics;
   resume.resume = cut.out;
-  const TrainResult rest = train(resume, quiet());
+  const TrainResult rest = TrainingSession(resume, quiet()).run();
   expect_same_numbers(rest.history, whole.history);
   EXPECT_EQ(rest.final_val_accuracy, whole.final_val_accuracy);
   const Checkpoint a = load_checkpoint(config("whole").out), b = load_checkpoint(cut.out);
@@ -182,7 +182,7 @@ TEST_F(CpuTrainer, ResumeContinuesExactly) {
 TEST_F(CpuTrainer, ResumeRefusesConflictingSettings) {
   TrainConfig cut = config("cut");
   cut.interrupt_after_steps = 9 + 1;
-  EXPECT_THROW(train(cut, quiet()), Error);
+  EXPECT_THROW(TrainingSession(cut, quiet()).run(), Error);
   TrainConfig resume = cut;
   resume.interrupt_after_steps = 0;
   resume.model_path.clear();
@@ -190,7 +190,7 @@ TEST_F(CpuTrainer, ResumeRefusesConflictingSettings) {
   resume.seed = 99;
   resume.explicit_options = {"--seed"};
   try {
-    train(resume, quiet());
+    TrainingSession(resume, quiet()).run();
     ADD_FAILURE() << "resume with another --seed must fail";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--seed 99 differs"), std::string::npos) << e.what();
@@ -202,12 +202,12 @@ TEST_F(CpuTrainer, ResumeRefusesConflictingSettings) {
 TEST_F(CpuTrainer, EarlyStoppingRestoresTheBestEpoch) {
   TrainConfig one = config("one");
   one.epochs = 1;
-  train(one, quiet());
+  TrainingSession(one, quiet()).run();
   TrainConfig es = config("es");
   es.epochs = 5;
   es.patience = 1;
   es.min_delta = 100;
-  const TrainResult r = train(es, quiet());
+  const TrainResult r = TrainingSession(es, quiet()).run();
   EXPECT_TRUE(r.stopped_early);
   EXPECT_EQ(r.history.size(), 2u);
   EXPECT_EQ(r.best_epoch, 1);
@@ -219,7 +219,7 @@ TEST_F(CpuTrainer, EarlyStoppingRestoresTheBestEpoch) {
 TEST_F(CpuTrainer, BadInputIsAClearError) {
   auto message = [&](TrainConfig c) {
     try {
-      train(c, quiet());
+      TrainingSession(c, quiet()).run();
     } catch (const Error& e) {
       return std::string(e.what());
     }

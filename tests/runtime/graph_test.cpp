@@ -62,7 +62,7 @@ float loss_at(Network& net, const Batch& b) {
 TEST(CpuGraph, SeedNetworkLayoutAndArena) {
   Backend be(BackendKind::cpu);
   Network net(seed_network(), 10, be);
-  EXPECT_EQ(net.parameter_count(), 415792);  // MODEL.md
+  EXPECT_EQ(net.parameter_count(), 415792);  // docs/MODEL.md
   std::int64_t trainable = 0, state = 0;
   for (const ParamView& v : net.params()) {
     EXPECT_EQ(v.data != nullptr, true) << v.name;

@@ -1,5 +1,5 @@
 // The JSON model file: parsing, errors that name the layer, shape inference, parameter names and
-// counts of the seed network (numbers from MODEL.md, not from the code), and the compiled-in
+// counts of the seed network (numbers from docs/MODEL.md, not from the code), and the compiled-in
 // default against model/eurosat_cnn.json.
 #include <gtest/gtest.h>
 
@@ -32,11 +32,11 @@ TEST(CpuModelSpec, SeedNetworkMatchesModelMd) {
   EXPECT_EQ(spec.channels, 3);
   ASSERT_EQ(spec.layers.size(), 20u);
   const auto layers = infer_layers(spec, 10);
-  // MODEL.md: 415,792 trainable parameters for 10 classes, 38.2 M multiply-adds per image.
+  // docs/MODEL.md: 415,792 trainable parameters for 10 classes, 38.2 M multiply-adds per image.
   EXPECT_EQ(trainable_parameter_count(layers), 415792);
   EXPECT_EQ(state_count(layers), 2 * (3 + 16 + 32 + 64));
   EXPECT_NEAR(double(forward_macs_per_image(layers)) / 1e6, 38.2, 0.05);
-  // MODEL.md's shapes after each stage.
+  // docs/MODEL.md's shapes after each stage.
   EXPECT_EQ(layers[2].out.str(), "32x32x16");
   EXPECT_EQ(layers[6].out.str(), "16x16x32");
   EXPECT_EQ(layers[10].out.str(), "8x8x64");
