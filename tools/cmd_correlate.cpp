@@ -23,6 +23,9 @@ void setup(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("correlate", "Relate land-cover fractions per zone to OCO-2 XCO2 (anomaly regression)");
   cmd->add_option("--zones", opt->run.zones, "Zone tables from `segment --zones` (<stem>_zones.csv)")->required();
+  cmd->add_option("--zone-dates", opt->run.zone_dates,
+                  "One YYYY-MM-DD per --zones file replacing its zones' dates (e.g. annual composites)")
+      ->delimiter(',');
   cmd->add_option("--xco2", opt->run.xco2,
                   "XCO2 files: CSV/TSV tables (e.g. OCO-2 L3 exports), OCO-2/OCO-3 Lite netCDF, gridded netCDF")
       ->required();

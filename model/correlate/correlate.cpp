@@ -68,7 +68,7 @@ std::string names_of(const std::vector<std::string>& files) {
 Analysis analyse(const CorrelateOptions& opt) {
   if (opt.xco2.empty()) LC_FAIL("no XCO2 files given (--xco2)");
   Analysis a;
-  a.zones = read_zone_files(opt.zones);
+  a.zones = read_zone_files(opt.zones, opt.zone_dates);
   std::vector<Sounding> soundings;
   for (const std::string& f : opt.xco2) a.sources.push_back(read_xco2(f, opt.read, soundings));
   a.soundings = soundings.size();

@@ -23,6 +23,7 @@ namespace lc::co2 {
 
 struct CorrelateOptions {
   std::vector<std::string> zones, xco2;
+  std::vector<std::string> zone_dates;  // one per zones file replacing its dates; empty: the files' own
   std::string out_dir = ".";
   Xco2ReadOptions read;
   JoinOptions join;

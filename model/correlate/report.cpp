@@ -88,7 +88,7 @@ std::string summary_json(const Analysis& a, const CorrelateOptions& opt) {
   for (const Xco2Source& s : a.sources)
     files.push_back({{"path", s.path}, {"format", s.format}, {"units_in_file", s.units}, {"rows", s.rows},
                      {"kept", s.kept}, {"dropped_quality_flag", s.dropped_quality}, {"dropped_missing", s.dropped_missing}});
-  j["options"] = {{"zones", opt.zones}, {"xco2", opt.xco2}, {"days", opt.join.days},
+  j["options"] = {{"zones", opt.zones}, {"zone_dates", opt.zone_dates}, {"xco2", opt.xco2}, {"days", opt.join.days},
                   {"background", opt.join.background.text()}, {"min_soundings", opt.join.min_soundings},
                   {"all_quality", opt.read.all_quality}, {"xco2_columns", opt.read.columns}, {"reference", a.reference}};
   j["inputs"] = {{"xco2_files", files}, {"xco2_values", a.soundings}};

@@ -346,18 +346,20 @@ Xco2Source read_xco2(const std::string& path, const Xco2ReadOptions& opt, std::v
     in.read(head.data(), 8);
     head.resize(static_cast<std::size_t>(in.gcount()));
   }
-  const std::size_t before = out.size();
+  std::vector<Sounding> got;  // appended to `out` only when the whole file succeeded
   Xco2Source src;
   if (is_netcdf(head)) {
     NcFile nc(path);
+    if (nc.var_names().empty()) LC_FAIL(path, ": unreadable netCDF: it holds no variables");
     const std::string name = opt.columns.size() >= 4 ? opt.columns[3] : "xco2";
     const int xv = nc.var(name);
-    src = nc.dims(xv).size() == 1 ? read_lite(nc, xv, opt, out) : read_grid(nc, xv, name, out);
+    src = nc.dims(xv).size() == 1 ? read_lite(nc, xv, opt, got) : read_grid(nc, xv, name, got);
   } else {
-    src = read_table(path, read_text(path), opt, out);
+    src = read_table(path, read_text(path), opt, got);
   }
-  if (out.size() == before) LC_FAIL(path, ": no usable XCO2 values (", src.rows, " read, ", src.dropped_quality,
+  if (got.empty()) LC_FAIL(path, ": no usable XCO2 values (", src.rows, " read, ", src.dropped_quality,
                                     " with a quality flag other than 0, ", src.dropped_missing, " missing)");
+  out.insert(out.end(), got.begin(), got.end());
   return src;
 }
 

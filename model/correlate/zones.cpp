@@ -65,9 +65,10 @@ void set_geometry(Zone& z, const std::string& wkt, const std::string& path, std:
   z.centre_lon = c.getX(), z.centre_lat = c.getY();
 }
 
-Zone parse_zone(const std::vector<std::string>& f, std::size_t k, const std::string& path, std::size_t line,
-                const std::vector<std::string>& header) {
+Zone parse_zone(std::vector<std::string> f, std::size_t k, const std::string& path, std::size_t line,
+                const std::vector<std::string>& header, const std::string& date) {
   Zone z;
+  if (!date.empty()) f[1] = date;
   z.id = f[0];
   z.source = path;
   if (z.id.empty()) LC_FAIL(path, ": line ", line, ": empty zone_id");
@@ -92,11 +93,16 @@ Zone parse_zone(const std::vector<std::string>& f, std::size_t k, const std::str
 
 }  // namespace
 
-ZoneSet read_zone_files(const std::vector<std::string>& paths) {
+ZoneSet read_zone_files(const std::vector<std::string>& paths, const std::vector<std::string>& dates) {
   if (paths.empty()) LC_FAIL("no zone files given (--zones)");
+  if (!dates.empty() && dates.size() != paths.size())
+    LC_FAIL("--zone-dates: ", dates.size(), " dates for ", paths.size(), " zone files (one per file, in order)");
+  for (const std::string& d : dates)
+    if (d.size() != 10 || !parse_time(d)) LC_FAIL("--zone-dates: '", d, "' is not YYYY-MM-DD");
   ZoneSet set;
   std::set<std::pair<std::string, std::string>> seen;
-  for (const std::string& path : paths) {
+  for (std::size_t p = 0; p < paths.size(); ++p) {
+    const std::string& path = paths[p];
     const auto rows = parse_delimited(read_text(path), ',', path);
     if (rows.empty()) LC_FAIL(path, ": empty file (expected the zones header and rows)");
     const auto classes = header_classes(rows[0], path);
@@ -106,7 +112,7 @@ ZoneSet read_zone_files(const std::vector<std::string>& paths) {
     for (std::size_t r = 1; r < rows.size(); ++r) {
       if (rows[r].size() != rows[0].size())
         LC_FAIL(path, ": line ", r + 1, " has ", rows[r].size(), " fields, the header has ", rows[0].size());
-      Zone z = parse_zone(rows[r], classes.size(), path, r + 1, rows[0]);
+      Zone z = parse_zone(rows[r], classes.size(), path, r + 1, rows[0], dates.empty() ? "" : dates[p]);
       if (!seen.insert({z.id, z.date}).second) LC_FAIL(path, ": zone '", z.id, "' with date ", z.date, " appears twice");
       set.zones.push_back(std::move(z));
     }

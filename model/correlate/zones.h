@@ -35,7 +35,9 @@ struct ZoneSet {
 
 // Reads and checks the files; throws lc::Error naming the file (and line) on a missing or
 // misordered column, a bad number or geometry, an empty date ("zones without dates"), classes that
-// differ between files, or the same zone id and date twice.
-ZoneSet read_zone_files(const std::vector<std::string>& paths);
+// differ between files, or the same zone id and date twice. `dates`, when not empty, holds one
+// YYYY-MM-DD per file that replaces the date of every zone of that file (for composites whose
+// table has no acquisition date, or a wrong one).
+ZoneSet read_zone_files(const std::vector<std::string>& paths, const std::vector<std::string>& dates = {});
 
 }  // namespace lc::co2
