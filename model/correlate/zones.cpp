@@ -2,6 +2,7 @@
 // Depends on: model/correlate/zones.h, model/correlate/text.h, GDAL/OGR, kernels/common/check.h.
 #include "model/correlate/zones.h"
 
+#include <cpl_error.h>
 #include <ogr_geometry.h>
 
 #include <set>
@@ -48,12 +49,16 @@ double zone_number(const std::string& s, const std::string& path, std::size_t li
 
 void set_geometry(Zone& z, const std::string& wkt, const std::string& path, std::size_t line) {
   OGRGeometry* g = nullptr;
+  CPLPushErrorHandler(CPLQuietErrorHandler);  // the errors below say it in one line
   const OGRErr err = OGRGeometryFactory::createFromWkt(wkt.c_str(), nullptr, &g);
+  const bool valid = g && g->IsValid();
+  CPLPopErrorHandler();
   if (err != OGRERR_NONE || !g) LC_FAIL(path, ": line ", line, ": geometry_wkt is not valid WKT");
   std::shared_ptr<const OGRGeometry> geom(g, [](const OGRGeometry* p) { delete p; });
   const auto type = wkbFlatten(g->getGeometryType());
   if (type != wkbPolygon && type != wkbMultiPolygon)
     LC_FAIL(path, ": line ", line, ": geometry_wkt is a ", g->getGeometryName(), ", expected a POLYGON or MULTIPOLYGON");
+  if (!valid) LC_FAIL(path, ": line ", line, ": geometry_wkt is not a valid polygon (self-intersecting or unclosed)");
   OGREnvelope env;
   g->getEnvelope(&env);
   if (env.MinX < -180 || env.MaxX > 180 || env.MinY < -90 || env.MaxY > 90)

@@ -247,6 +247,8 @@ TEST(CpuCorrelateZones, BadTables) {
   EXPECT_EQ(read_zone_files({dir.file("nodate_zones.csv")}, {"2015-07-01"}).zones[0].date, "2015-07-01");
   write(dir.file("wkt_zones.csv"), head + "z1,2015-01-01,POLYGON((1 2,3),100,0,50,50,50,50\n");
   expect_error([&] { read_zone_files({dir.file("wkt_zones.csv")}); }, {"wkt_zones.csv", "line 2"});
+  write(dir.file("bow_zones.csv"), head + "z1,2015-01-01,\"POLYGON((0 0,1 1,1 0,0 1,0 0))\",100,0,50,50,50,50\n");
+  expect_error([&] { read_zone_files({dir.file("bow_zones.csv")}); }, {"bow_zones.csv", "line 2", "not a valid polygon"});
   write(dir.file("point_zones.csv"), head + "z1,2015-01-01,POINT (1 2),100,0,50,50,50,50\n");
   expect_error([&] { read_zone_files({dir.file("point_zones.csv")}); }, {"point_zones.csv", "expected a POLYGON"});
   write(dir.file("order_zones.csv"), "zone_id,geometry_wkt,date,valid_km2,nodata_km2,km2:a,pct:a\n");
