@@ -3,6 +3,7 @@
 #include "model/correlate/stats.h"
 
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_fit.h>
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_multifit.h>
@@ -20,6 +21,13 @@ namespace lc::co2 {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// GSL's default error handler aborts the process; here a failed computation must come back as
+// NaN in the results instead (the inputs are checked before each call).
+const bool kGslQuiet = [] {
+  gsl_set_error_handler_off();
+  return true;
+}();
 
 bool varies(const std::vector<double>& v) {
   return !v.empty() && std::any_of(v.begin(), v.end(), [&](double a) { return a != v.front(); });

@@ -167,6 +167,15 @@ TEST(CpuCorrelateStats, MultipleRegressionRecoversTermsAndReportsCollinearity) {
   const auto c = fit_multiple(x, {"crop", "water", "crop2"}, y);
   EXPECT_GT(c.max_vif, 100);
   EXPECT_NE(c.collinearity.find("severe"), std::string::npos);
+  // An exact relation (no noise): coefficients exact, no abort from GSL on the infinite F.
+  std::vector<double> exact;
+  for (std::size_t i = 0; i < x[0].size(); ++i) exact.push_back(1.0 + 3.0 * x[0][i] - 2.0 * x[1][i]);
+  const auto e0 = fit_multiple({x[0], x[1]}, {"crop", "water"}, exact);
+  ASSERT_TRUE(e0.fitted);
+  EXPECT_NEAR(e0.terms[1].coef, 3.0, 1e-9);
+  EXPECT_NEAR(e0.terms[2].coef, -2.0, 1e-9);
+  EXPECT_NEAR(e0.r2, 1.0, 1e-12);
+  EXPECT_FALSE(e0.f_p_value > 1e-6);  // 0 or NaN, never a large p
   // A class absent everywhere is dropped, not fitted.
   x[2].assign(x[0].size(), 0.0);
   EXPECT_EQ(fit_multiple(x, {"crop", "water", "ice"}, y).dropped, std::vector<std::string>{"ice"});
