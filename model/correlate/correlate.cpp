@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <numeric>
 
@@ -110,8 +111,12 @@ std::string run_correlate(const CorrelateOptions& opt) {
                     " used (" + std::to_string(a.joined.no_soundings) + " without soundings, " +
                     std::to_string(a.joined.few_soundings) + " with fewer than " + std::to_string(opt.join.min_soundings) +
                     ", " + std::to_string(a.joined.thin_background) + " with too thin a background)\n";
-  out += "XCO2 values read: " + std::to_string(a.soundings) + "; background " + opt.join.background.text() + ", +-" +
-         fmt(opt.join.days) + " days\n";
+  std::map<std::string, int> units;  // "table in mol/mol" -> files
+  for (const Xco2Source& src : a.sources) ++units[src.format + " in " + src.units];
+  std::string unit_text;
+  for (const auto& [u, k] : units) unit_text += (unit_text.empty() ? "" : ", ") + std::to_string(k) + " " + u;
+  out += "XCO2 values read: " + std::to_string(a.soundings) + " (files: " + unit_text + "; converted to ppm); background " +
+         opt.join.background.text() + ", +-" + fmt(opt.join.days) + " days\n";
   char line[512];
   for (std::size_t c = 0; c < a.per_class.size(); ++c) {
     const SimpleFit& f = a.per_class[c];
