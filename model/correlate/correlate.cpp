@@ -108,7 +108,8 @@ std::string run_correlate(const CorrelateOptions& opt) {
   for (auto& f : files) f->commit();
 
   std::string out = "zones: " + std::to_string(a.zones.zones.size()) + " read, " + std::to_string(a.joined.used) +
-                    " used (" + std::to_string(a.joined.no_soundings) + " without soundings, " +
+                    " used (" + std::to_string(a.joined.no_valid_area) + " all nodata, " +
+                    std::to_string(a.joined.no_soundings) + " without soundings, " +
                     std::to_string(a.joined.few_soundings) + " with fewer than " + std::to_string(opt.join.min_soundings) +
                     ", " + std::to_string(a.joined.thin_background) + " with too thin a background)\n";
   std::map<std::string, int> units;  // "table in mol/mol" -> files

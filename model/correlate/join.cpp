@@ -59,7 +59,8 @@ ZoneStats zone_stats(const Zone& z, const std::vector<Sounding>& s, const JoinOp
     st.background = median_of(bg);
     st.anomaly = st.mean - st.background;
   }
-  if (st.n == 0) st.status = "no soundings";
+  if (!(z.valid_km2 > 0)) st.status = "no valid land-cover area (all nodata)";
+  else if (st.n == 0) st.status = "no soundings";
   else if (st.n < opt.min_soundings) st.status = "fewer than " + std::to_string(opt.min_soundings) + " soundings";
   else if (opt.background.kind != Background::kNone && st.n_background < opt.min_soundings)
     st.status = "fewer than " + std::to_string(opt.min_soundings) + " background soundings";
@@ -122,11 +123,13 @@ JoinResult join_zones(const ZoneSet& zones, std::vector<Sounding> soundings, con
     r.zones.push_back(zone_stats(z, soundings, opt));
     const ZoneStats& st = r.zones.back();
     if (st.used()) ++r.used;
+    else if (!(z.valid_km2 > 0)) ++r.no_valid_area;
     else if (st.n == 0) ++r.no_soundings;
     else if (st.n < opt.min_soundings) ++r.few_soundings;
     else ++r.thin_background;
   }
-  if (r.no_soundings == static_cast<int>(zones.zones.size())) fail_no_overlap(zones, soundings, opt, xco2_names);
+  if (std::none_of(r.zones.begin(), r.zones.end(), [](const ZoneStats& st) { return st.n > 0; }))
+    fail_no_overlap(zones, soundings, opt, xco2_names);
   return r;
 }
 

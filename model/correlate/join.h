@@ -44,7 +44,7 @@ struct ZoneStats {
 
 struct JoinResult {
   std::vector<ZoneStats> zones;  // parallel to ZoneSet::zones
-  int used = 0, no_soundings = 0, few_soundings = 0, thin_background = 0;
+  int used = 0, no_valid_area = 0, no_soundings = 0, few_soundings = 0, thin_background = 0;
 };
 
 // Throws lc::Error when no sounding falls in any zone, saying whether space or time did not overlap

@@ -92,7 +92,8 @@ std::string summary_json(const Analysis& a, const CorrelateOptions& opt) {
                   {"background", opt.join.background.text()}, {"min_soundings", opt.join.min_soundings},
                   {"all_quality", opt.read.all_quality}, {"xco2_columns", opt.read.columns}, {"reference", a.reference}};
   j["inputs"] = {{"xco2_files", files}, {"xco2_values", a.soundings}};
-  j["zones"] = {{"total", a.zones.zones.size()}, {"used", a.joined.used}, {"without_soundings", a.joined.no_soundings},
+  j["zones"] = {{"total", a.zones.zones.size()}, {"used", a.joined.used}, {"without_valid_area", a.joined.no_valid_area},
+                {"without_soundings", a.joined.no_soundings},
                 {"too_few_soundings", a.joined.few_soundings}, {"too_few_background_soundings", a.joined.thin_background}};
   J per = J::array();
   for (std::size_t c = 0; c < a.per_class.size(); ++c) {

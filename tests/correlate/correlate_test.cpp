@@ -57,6 +57,11 @@ TEST(CpuCorrelateJoin, WindowsContainmentAndBackgrounds) {
   EXPECT_DOUBLE_EQ(join_zones(zones, s, opt, "x.csv").zones[0].anomaly, 3.5);
   opt.background = parse_background("none");
   EXPECT_DOUBLE_EQ(join_zones(zones, s, opt, "x.csv").zones[0].anomaly, 403.0);
+  ZoneSet empty = zones;  // a zone entirely nodata is left out whatever its soundings
+  empty.zones[0].valid_km2 = 0;
+  const JoinResult e = join_zones(empty, s, opt, "x.csv");
+  EXPECT_FALSE(e.zones[0].used());
+  EXPECT_EQ(e.no_valid_area, 1);
   opt.days = 10;  // only the first sounding remains
   EXPECT_EQ(join_zones(zones, s, opt, "x.csv").zones[0].n, 1);
   EXPECT_EQ(parse_background("ring:0.5deg").ring_deg, 0.5);
