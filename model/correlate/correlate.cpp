@@ -90,7 +90,7 @@ std::string run_correlate(const CorrelateOptions& opt) {
   const std::string plot_tmp = dir + ".scatter.png.plplot." + std::to_string(::getpid());
   std::vector<std::uint8_t> png;
   try {
-    draw_scatter(a, opt, plot_tmp);
+    draw_scatter(a, plot_tmp);
     png = read_file_bytes(plot_tmp);
   } catch (...) {
     fs::remove(plot_tmp, ec);

@@ -50,7 +50,7 @@ std::string joined_csv(const Analysis& a);
 std::string summary_csv(const Analysis& a);
 std::string summary_json(const Analysis& a, const CorrelateOptions& opt);
 // Draws scatter.png into `path` with PLplot's pngcairo driver.
-void draw_scatter(const Analysis& a, const CorrelateOptions& opt, const std::string& path);
+void draw_scatter(const Analysis& a, const std::string& path);
 
 // analyse + the four outputs, all or none; returns a short text report for the terminal.
 std::string run_correlate(const CorrelateOptions& opt);

@@ -172,8 +172,7 @@ void draw_panel(const Analysis& a, std::size_t c, double y0, double y1) {
 
 }  // namespace
 
-void draw_scatter(const Analysis& a, const CorrelateOptions& opt, const std::string& path) {
-  (void)opt;
+void draw_scatter(const Analysis& a, const std::string& path) {
   const int k = static_cast<int>(a.zones.classes.size());
   const int cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(k)))), rows = (k + cols - 1) / cols;
   double y0 = 1e300, y1 = -1e300;
