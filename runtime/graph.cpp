@@ -154,6 +154,8 @@ class Network::Impl::Context final : public NodeContext {
   void* raw(int buf) const override { return buf < 0 ? nullptr : im_.raw(p_, buf); }
   Workspace ws(int buf) const override { return im_.ws(p_, buf); }
   int rows() const override { return training_ ? im_.net.opts_.batch : im_.live_rows(im_.net.opts_.batch); }
+  BackendKind kind() const override { return im_.kind; }
+  stream_t stream() const override { return im_.stream; }
 
  private:
   const Impl& im_;

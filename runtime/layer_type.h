@@ -44,6 +44,8 @@ class NodeContext {
   // Images this node computes: the batch when training; for inference the call's n (on cudnn,
   // whose algorithm choice is per shape, always the batch).
   virtual int rows() const = 0;
+  virtual BackendKind kind() const = 0;  // for LC_DISPATCH
+  virtual stream_t stream() const = 0;
 };
 
 // Buffers a layer's forward saves for its backward (batch-norm statistics, max-pool argmax, ...);

@@ -48,8 +48,6 @@ class BatchNorm final : public LayerType {
   // saved = {mean, inv_std} of the batch (training).
   Val forward(PlanBuilder& b, const LayerInfo& L, Val x, SavedBufs& saved) const override {
     const BatchNormArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     float *gamma = b.param(L, 0), *beta = b.param(L, 1), *mm = b.param(L, 2), *mv = b.param(L, 3);
     const Val y = b.new_val(L.prefix() + ".y", std::int64_t(a.n) * L.out.numel());
     const std::string name = L.prefix() + (b.training() ? " fwd" : " infer") + b.tag();
@@ -59,14 +57,14 @@ class BatchNorm final : public LayerType {
       const int wsb = workspace(b, L, a, ".fwd_ws");
       saved = {mean, inv};
       b.add_node(name, {x, y}, {mean, inv, wsb}, [=](const NodeContext& c) {
-        LC_DISPATCH(k, batchnorm_forward_training, a, c.f(x), gamma, beta, c.f(y), mm, mv,
-                    static_cast<float*>(c.raw(mean)), static_cast<float*>(c.raw(inv)), c.ws(wsb), s);
+        LC_DISPATCH(c.kind(), batchnorm_forward_training, a, c.f(x), gamma, beta, c.f(y), mm, mv,
+                    static_cast<float*>(c.raw(mean)), static_cast<float*>(c.raw(inv)), c.ws(wsb), c.stream());
       });
     } else {
       b.add_node(name, {x, y}, {}, [=](const NodeContext& c) {
         BatchNormArgs an = a;
         an.n = c.rows();
-        LC_DISPATCH(k, batchnorm_forward_inference, an, c.f(x), gamma, beta, mm, mv, c.f(y), s);
+        LC_DISPATCH(c.kind(), batchnorm_forward_inference, an, c.f(x), gamma, beta, mm, mv, c.f(y), c.stream());
       });
     }
     return y;
@@ -75,8 +73,6 @@ class BatchNorm final : public LayerType {
   Val backward(PlanBuilder& b, const LayerInfo& L, Val x, Val, Val dy, const SavedBufs& saved,
                bool first) const override {
     const BatchNormArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const float* gamma = b.param(L, 0);
     float *dgamma = b.grad(L, 0), *dbeta = b.grad(L, 1);
     // The contract has no "skip dx": the first layer's dx goes to a scratch buffer.
@@ -84,8 +80,8 @@ class BatchNorm final : public LayerType {
     const int wsb = workspace(b, L, a, ".bwd_ws");
     const int mean = saved.at(0), inv = saved.at(1);
     b.add_node(L.prefix() + " bwd" + b.tag(), {x, dy, dx}, {mean, inv, wsb}, [=](const NodeContext& c) {
-      LC_DISPATCH(k, batchnorm_backward, a, c.f(x), c.f(dy), gamma, static_cast<const float*>(c.raw(mean)),
-                  static_cast<const float*>(c.raw(inv)), c.f(dx), dgamma, dbeta, c.ws(wsb), s);
+      LC_DISPATCH(c.kind(), batchnorm_backward, a, c.f(x), c.f(dy), gamma, static_cast<const float*>(c.raw(mean)),
+                  static_cast<const float*>(c.raw(inv)), c.f(dx), dgamma, dbeta, c.ws(wsb), c.stream());
     });
     return dx;
   }
@@ -93,9 +89,6 @@ class BatchNorm final : public LayerType {
 
 }  // namespace
 
-const LayerType& batchnorm_layer() {
-  static const BatchNorm t;
-  return t;
-}
+LC_DEFINE_LAYER_TYPE(BatchNorm, batchnorm_layer)
 
 }  // namespace lc::layers

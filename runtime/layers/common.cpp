@@ -46,7 +46,7 @@ void add_elu_backward(PlanBuilder& b, const LayerInfo& L, Val y, Val dy) {
   const stream_t s = b.stream();
   b.add_node(L.prefix() + " elu bwd" + b.tag(), {y, dy}, {}, [=](const NodeContext& c) {
     float* g = c.f(dy);
-    LC_DISPATCH(k, elu_backward, a, c.f(y), g, g, s);
+    LC_DISPATCH(c.kind(), elu_backward, a, c.f(y), g, g, c.stream());
   });
 }
 

@@ -22,4 +22,12 @@ bool get_activation(const json& obj, const std::string& who);
 // The ELU backward of a fused ELU epilogue, in place on dy: dy *= elu'(y), from the output y.
 void add_elu_backward(PlanBuilder& b, const LayerInfo& L, Val y, Val dy);
 
+// Defines the accessor runtime/layers/registry.cpp lists: `const LayerType& fn()`, one static
+// instance of the layer type `cls`.
+#define LC_DEFINE_LAYER_TYPE(cls, fn) \
+  const LayerType& fn() {             \
+    static const cls instance;        \
+    return instance;                  \
+  }
+
 }  // namespace lc::layers

@@ -54,19 +54,17 @@ class Conv2d final : public LayerType {
 
   Val forward(PlanBuilder& b, const LayerInfo& L, Val x, SavedBufs&) const override {
     const Conv2dArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const float *w = b.param(L, 0), *bias = b.param(L, 1);
     const Val y = b.new_val(L.prefix() + ".y", std::int64_t(a.n) * L.out.numel());
-    const int wsb = b.add_buf(L.prefix() + ".fwd_ws", workspace_bytes(k, a));
+    const int wsb = b.add_buf(L.prefix() + ".fwd_ws", workspace_bytes(b.kind(), a));
     b.add_node(L.prefix() + (b.training() ? " fwd" : " infer") + b.tag(), {x, y}, {wsb},
                [=](const NodeContext& c) {
                  const Workspace ws = c.ws(wsb);
                  Conv2dArgs an = a;
                  an.n = c.rows();
                  // Fewer images must fit the workspace planned for the batch; otherwise run them all.
-                 if (an.n != a.n && workspace_bytes(k, an) > ws.bytes) an.n = a.n;
-                 LC_DISPATCH(k, conv2d_forward, an, c.f(x), w, bias, c.f(y), ws, s);
+                 if (an.n != a.n && workspace_bytes(c.kind(), an) > ws.bytes) an.n = a.n;
+                 LC_DISPATCH(c.kind(), conv2d_forward, an, c.f(x), w, bias, c.f(y), ws, c.stream());
                });
     return y;
   }
@@ -74,21 +72,19 @@ class Conv2d final : public LayerType {
   Val backward(PlanBuilder& b, const LayerInfo& L, Val x, Val y, Val dy, const SavedBufs&,
                bool first) const override {
     const Conv2dArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const float* w = b.param(L, 0);
     float *dw = b.grad(L, 0), *db = b.grad(L, 1);
     if (L.spec.elu) add_elu_backward(b, L, y, dy);
-    const std::size_t wsbytes = workspace_bytes(k, a);
+    const std::size_t wsbytes = workspace_bytes(b.kind(), a);
     const int wsw = b.add_buf(L.prefix() + ".bwd_w_ws", wsbytes);
     b.add_node(L.prefix() + " bwd weights" + b.tag(), {x, dy}, {wsw}, [=](const NodeContext& c) {
-      LC_DISPATCH(k, conv2d_backward_weights, a, c.f(x), c.f(dy), dw, db, c.ws(wsw), s);
+      LC_DISPATCH(c.kind(), conv2d_backward_weights, a, c.f(x), c.f(dy), dw, db, c.ws(wsw), c.stream());
     });
     if (first) return {};
     const Val dx = b.new_val(L.prefix() + ".dx", std::int64_t(a.n) * L.in.numel());
     const int wsd = b.add_buf(L.prefix() + ".bwd_d_ws", wsbytes);
     b.add_node(L.prefix() + " bwd data" + b.tag(), {dy, dx}, {wsd}, [=](const NodeContext& c) {
-      LC_DISPATCH(k, conv2d_backward_data, a, c.f(dy), w, c.f(dx), c.ws(wsd), s);
+      LC_DISPATCH(c.kind(), conv2d_backward_data, a, c.f(dy), w, c.f(dx), c.ws(wsd), c.stream());
     });
     return dx;
   }
@@ -109,9 +105,6 @@ class Conv2d final : public LayerType {
 
 }  // namespace
 
-const LayerType& conv2d_layer() {
-  static const Conv2d t;
-  return t;
-}
+LC_DEFINE_LAYER_TYPE(Conv2d, conv2d_layer)
 
 }  // namespace lc::layers

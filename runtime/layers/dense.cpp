@@ -50,14 +50,12 @@ class Dense final : public LayerType {
 
   Val forward(PlanBuilder& b, const LayerInfo& L, Val x, SavedBufs&) const override {
     const DenseArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const float *w = b.param(L, 0), *bias = b.param(L, 1);
     const Val y = b.new_val(L.prefix() + ".y", std::int64_t(a.n) * L.out.numel());
     b.add_node(L.prefix() + (b.training() ? " fwd" : " infer") + b.tag(), {x, y}, {}, [=](const NodeContext& c) {
       DenseArgs an = a;
       an.n = c.rows();
-      LC_DISPATCH(k, dense_forward, an, c.f(x), w, bias, c.f(y), s);
+      LC_DISPATCH(c.kind(), dense_forward, an, c.f(x), w, bias, c.f(y), c.stream());
     });
     return y;
   }
@@ -65,14 +63,12 @@ class Dense final : public LayerType {
   Val backward(PlanBuilder& b, const LayerInfo& L, Val x, Val y, Val dy, const SavedBufs&,
                bool first) const override {
     const DenseArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const float* w = b.param(L, 0);
     float *dw = b.grad(L, 0), *db = b.grad(L, 1);
     if (L.spec.elu) add_elu_backward(b, L, y, dy);
     const Val dx = first ? Val{} : b.new_val(L.prefix() + ".dx", std::int64_t(a.n) * L.in.numel());
     b.add_node(L.prefix() + " bwd" + b.tag(), {x, dy, dx}, {}, [=](const NodeContext& c) {
-      LC_DISPATCH(k, dense_backward, a, c.f(x), w, c.f(dy), dx.valid() ? c.f(dx) : nullptr, dw, db, s);
+      LC_DISPATCH(c.kind(), dense_backward, a, c.f(x), w, c.f(dy), dx.valid() ? c.f(dx) : nullptr, dw, db, c.stream());
     });
     return dx;
   }
@@ -80,9 +76,6 @@ class Dense final : public LayerType {
 
 }  // namespace
 
-const LayerType& dense_layer() {
-  static const Dense t;
-  return t;
-}
+LC_DEFINE_LAYER_TYPE(Dense, dense_layer)
 
 }  // namespace lc::layers

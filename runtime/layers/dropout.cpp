@@ -32,24 +32,20 @@ class Dropout final : public LayerType {
   Val forward(PlanBuilder& b, const LayerInfo& L, Val x, SavedBufs&) const override {
     if (!b.training()) return x;  // identity in inference
     const DropoutArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const std::int64_t* step = b.step();
     const Val y = b.new_val(L.prefix() + ".y", a.n);
     b.add_node(L.prefix() + " fwd" + b.tag(), {x, y}, {}, [=](const NodeContext& c) {
-      LC_DISPATCH(k, dropout_forward, a, step, c.f(x), c.f(y), s);
+      LC_DISPATCH(c.kind(), dropout_forward, a, step, c.f(x), c.f(y), c.stream());
     });
     return y;
   }
 
   Val backward(PlanBuilder& b, const LayerInfo& L, Val, Val, Val dy, const SavedBufs&, bool) const override {
     const DropoutArgs a = args(b, L);
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const std::int64_t* step = b.step();
     b.add_node(L.prefix() + " bwd" + b.tag(), {dy}, {}, [=](const NodeContext& c) {
       float* g = c.f(dy);
-      LC_DISPATCH(k, dropout_backward, a, step, g, g, s);  // in place
+      LC_DISPATCH(c.kind(), dropout_backward, a, step, g, g, c.stream());  // in place
     });
     return dy;
   }
@@ -57,9 +53,6 @@ class Dropout final : public LayerType {
 
 }  // namespace
 
-const LayerType& dropout_layer() {
-  static const Dropout t;
-  return t;
-}
+LC_DEFINE_LAYER_TYPE(Dropout, dropout_layer)
 
 }  // namespace lc::layers

@@ -24,9 +24,6 @@ class Flatten final : public LayerType {
 
 }  // namespace
 
-const LayerType& flatten_layer() {
-  static const Flatten t;
-  return t;
-}
+LC_DEFINE_LAYER_TYPE(Flatten, flatten_layer)
 
 }  // namespace lc::layers

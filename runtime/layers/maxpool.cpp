@@ -22,11 +22,9 @@ class MaxPool final : public LayerType {
   // saved = {argmax} in training on backends that keep it (cudnn recomputes from x and y: maxpool.h).
   Val forward(PlanBuilder& b, const LayerInfo& L, Val x, SavedBufs& saved) const override {
     const MaxPoolArgs a{b.batch(), L.in.h, L.in.w, L.in.c};
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const Val y = b.new_val(L.prefix() + ".y", std::int64_t(a.n) * L.out.numel());
     int am = -1;
-    if (b.training() && k != BackendKind::cudnn) {
+    if (b.training() && b.kind() != BackendKind::cudnn) {
       am = b.add_buf(L.prefix() + ".argmax", std::size_t(a.out_elements()));
       saved = {am};
     }
@@ -34,7 +32,8 @@ class MaxPool final : public LayerType {
                [=](const NodeContext& c) {
                  MaxPoolArgs an = a;
                  an.n = c.rows();
-                 LC_DISPATCH(k, maxpool_forward, an, c.f(x), c.f(y), static_cast<std::uint8_t*>(c.raw(am)), s);
+                 auto* argmax = static_cast<std::uint8_t*>(c.raw(am));
+                 LC_DISPATCH(c.kind(), maxpool_forward, an, c.f(x), c.f(y), argmax, c.stream());
                });
     return y;
   }
@@ -42,19 +41,17 @@ class MaxPool final : public LayerType {
   Val backward(PlanBuilder& b, const LayerInfo& L, Val x, Val y, Val dy, const SavedBufs& saved,
                bool) const override {
     const MaxPoolArgs a{b.batch(), L.in.h, L.in.w, L.in.c};
-    const BackendKind k = b.kind();
-    const stream_t s = b.stream();
     const int am = saved.empty() ? -1 : saved[0];
     const Val dx = b.new_val(L.prefix() + ".dx", std::int64_t(a.n) * L.in.numel());
     const std::string name = L.prefix() + " bwd" + b.tag();
     if (am >= 0) {
       b.add_node(name, {dy, dx}, {am}, [=](const NodeContext& c) {
-        LC_DISPATCH(k, maxpool_backward, a, nullptr, nullptr, static_cast<const std::uint8_t*>(c.raw(am)), c.f(dy),
-                    c.f(dx), s);
+        const auto* argmax = static_cast<const std::uint8_t*>(c.raw(am));
+        LC_DISPATCH(c.kind(), maxpool_backward, a, nullptr, nullptr, argmax, c.f(dy), c.f(dx), c.stream());
       });
     } else {
       b.add_node(name, {x, y, dy, dx}, {}, [=](const NodeContext& c) {
-        LC_DISPATCH(k, maxpool_backward, a, c.f(x), c.f(y), nullptr, c.f(dy), c.f(dx), s);
+        LC_DISPATCH(c.kind(), maxpool_backward, a, c.f(x), c.f(y), nullptr, c.f(dy), c.f(dx), c.stream());
       });
     }
     return dx;
@@ -71,9 +68,6 @@ class MaxPool final : public LayerType {
 
 }  // namespace
 
-const LayerType& maxpool_layer() {
-  static const MaxPool t;
-  return t;
-}
+LC_DEFINE_LAYER_TYPE(MaxPool, maxpool_layer)
 
 }  // namespace lc::layers
