@@ -42,8 +42,6 @@ bool get_activation(const json& obj, const std::string& who) {
 
 void add_elu_backward(PlanBuilder& b, const LayerInfo& L, Val y, Val dy) {
   const EluArgs a{std::int64_t(b.batch()) * L.out.numel()};
-  const BackendKind k = b.kind();
-  const stream_t s = b.stream();
   b.add_node(L.prefix() + " elu bwd" + b.tag(), {y, dy}, {}, [=](const NodeContext& c) {
     float* g = c.f(dy);
     LC_DISPATCH(c.kind(), elu_backward, a, c.f(y), g, g, c.stream());
