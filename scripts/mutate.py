@@ -137,6 +137,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="build parallelism (default 2)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for one mutant's tests (default 900)")
     ap.add_argument("--report", help="also write the Markdown table to this file")
+    ap.add_argument("--prepare", action="store_true",
+                    help="only copy the tree and build the libraries and landcover in the scratch tree (warm-up)")
     ap.add_argument("--skip-baseline", action="store_true",
                     help="do not first check that the filters pass on the unmutated tree")
     args = ap.parse_args()
@@ -177,8 +179,12 @@ def main():
                "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
         if run(cfg, src, env=env, log=log)[0] != 0:
             sys.exit(f"configure failed: see {log}")
+    if args.prepare:
+        rc = run(["cmake", "--build", build, "--target", "landcover", "--", f"-j{args.jobs}"], src, env=env, log=log)[0]
+        print("prepared" if rc == 0 else f"build failed: see {log}")
+        return rc
     ninja = ["cmake", "--build", build, "--target", "lc_tests", "--", f"-j{args.jobs}"]
-    tests = os.path.join(build, "lc_tests")
+    tests = os.path.join(build, "tests", "lc_tests")
     rc, out, secs = run(ninja, src, env=env, log=log)
     if rc != 0:
         sys.exit(f"the unmutated tree does not build: see {log}")

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -214,6 +215,80 @@ TEST_F(CpuTrainer, EarlyStoppingRestoresTheBestEpoch) {
   EXPECT_EQ(r.final_val_loss, r.history[0].val_loss);
   const Checkpoint a = load_checkpoint(one.out), b = load_checkpoint(es.out);
   for (std::size_t i = 0; i < a.params.size(); ++i) EXPECT_EQ(a.params[i].data, b.params[i].data) << a.params[i].name;
+}
+
+// Restore-best when training runs to its last epoch and the best epoch lies in the middle: a plain
+// 4-epoch run gives the validation losses h1..h4; min_delta is then chosen so that epoch 2 is the
+// last improvement (h2 < h1 - d, and h3, h4 >= h2 - d). Patience 10: no early stop. The final
+// weights must be epoch 2's, which a 2-epoch run with the same settings ends with.
+TEST_F(CpuTrainer, RestoresTheBestEpochWhenTrainingRunsToTheEnd) {
+  TrainConfig plain = config("plain");
+  plain.epochs = 4;
+  plain.patience = 10;
+  plain.min_delta = 0;
+  const TrainResult p = train(plain, quiet());
+  ASSERT_EQ(p.history.size(), 4u);
+  const double h1 = p.history[0].val_loss, h2 = p.history[1].val_loss;
+  const double later = std::min(p.history[2].val_loss, p.history[3].val_loss);
+  const double d = std::max(0.0, h2 - later) * 1.01 + 1e-9;
+  ASSERT_LT(h2, h1 - d) << "the data no longer give a middle best epoch: h = " << h1 << ", " << h2 << ", "
+                        << p.history[2].val_loss << ", " << p.history[3].val_loss;
+  TrainConfig four = config("four");
+  four.epochs = 4;
+  four.patience = 10;
+  four.min_delta = d;
+  const TrainResult r = train(four, quiet());
+  EXPECT_FALSE(r.stopped_early);
+  ASSERT_EQ(r.history.size(), 4u);
+  EXPECT_EQ(r.best_epoch, 2);
+  EXPECT_EQ(r.final_val_loss, r.history[1].val_loss);
+  TrainConfig two = four;
+  two.epochs = 2;
+  two.out = dir_ + "/two.ckpt";
+  two.metrics = dir_ + "/two_metrics.csv";
+  train(two, quiet());
+  const Checkpoint a = load_checkpoint(two.out), b = load_checkpoint(four.out);
+  ASSERT_EQ(a.params.size(), b.params.size());
+  for (std::size_t i = 0; i < a.params.size(); ++i) EXPECT_EQ(a.params[i].data, b.params[i].data) << a.params[i].name;
+  // And not the last epoch's weights (the comparison can fail): those of the plain run.
+  const Checkpoint last = load_checkpoint(plain.out);
+  EXPECT_EQ(p.best_epoch, 4);
+  bool differs = false;
+  for (std::size_t i = 0; i < a.params.size(); ++i) differs |= a.params[i].data != last.params[i].data;
+  EXPECT_TRUE(differs) << "epoch 2's weights equal epoch 4's";
+}
+
+// Batch 1: every step's batch-norm statistics come from one image; training still learns.
+TEST_F(CpuTrainer, TrainsAtBatchOne) {
+  TrainConfig c = config("b1");
+  c.batch = 1;
+  c.epochs = 1;
+  c.lr = 1e-3;
+  const TrainResult r = train(c, quiet());
+  ASSERT_EQ(r.history.size(), 1u);
+  EXPECT_EQ(r.steps_per_epoch, 72);
+  EXPECT_TRUE(std::isfinite(r.history[0].loss) && std::isfinite(r.history[0].val_loss));
+  EXPECT_GT(r.final_val_accuracy, 0.6) << "val accuracy " << r.final_val_accuracy;
+  const Checkpoint ck = load_checkpoint(c.out);
+  EXPECT_EQ(ck.position.global_step, 72);
+  EXPECT_EQ(ck.adam.t, 72);
+  for (const auto& t : ck.params)
+    for (float v : t.data) ASSERT_TRUE(std::isfinite(v)) << t.name;
+}
+
+// A learning rate that blows the weights up: the run stops with "training diverged" after the
+// first epoch, and writes no checkpoint of the diverged weights.
+TEST_F(CpuTrainer, StopsWhenTrainingDiverges) {
+  TrainConfig c = config("div");
+  c.lr = 1e30;
+  try {
+    train(c, quiet());
+    ADD_FAILURE() << "training with lr 1e30 did not stop";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training diverged"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("in epoch 1"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(c.out)) << "a checkpoint of diverged weights was written";
 }
 
 TEST_F(CpuTrainer, BadInputIsAClearError) {
