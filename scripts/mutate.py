@@ -33,6 +33,7 @@ Exit status: 0 when every runnable mutant was killed, 1 otherwise.
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -137,11 +138,17 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="build parallelism (default 2)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for one mutant's tests (default 900)")
     ap.add_argument("--report", help="also write the Markdown table to this file")
+    ap.add_argument("--in-place", metavar="BUILD_DIR",
+                    help="mutate the working tree itself and build in BUILD_DIR (an existing build of it): no "
+                         "scratch copy, no full build; every file is restored after its mutant (and on SIGTERM); "
+                         "do not edit or build the tree while it runs")
     ap.add_argument("--prepare", action="store_true",
                     help="only copy the tree and build the libraries and landcover in the scratch tree (warm-up)")
     ap.add_argument("--skip-baseline", action="store_true",
                     help="do not first check that the filters pass on the unmutated tree")
     args = ap.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the `finally` below restores a mutated file.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     mutants = parse_mutants(args.mutants)
     if args.only:
@@ -149,7 +156,8 @@ def main():
         unknown = [w for w in want if w not in {m["id"] for m in mutants}]
         if unknown:
             sys.exit(f"unknown mutant ids: {unknown}")
-        mutants = [m for m in mutants if m["id"] in want]
+        by_id = {m["id"]: m for m in mutants}
+        mutants = [by_id[w] for w in want]  # in the order given
     for m in mutants:
         counts = []
         for file, original, _ in m["edits"]:
@@ -165,20 +173,28 @@ def main():
         print(f"{len(mutants)} mutants")
         return 0
 
-    work = args.work or os.path.join(os.environ.get("TMPDIR", "/tmp"), "lc-mutate-" + os.path.basename(ROOT))
-    work = os.path.abspath(work)
-    src, build = os.path.join(work, "src"), os.path.join(work, "src", "build")
-    log = os.path.join(work, "mutate.log")
-    print(f"scratch tree {src}, log {log}", flush=True)
-    sync_tree(ROOT, src)
-    env = dict(os.environ)
-    # ccache hits across trees need a base directory above both (paths become relative).
-    env.setdefault("CCACHE_BASEDIR", os.path.commonpath([ROOT, work]))
-    if not os.path.exists(os.path.join(build, "build.ninja")):
-        cfg = ["cmake", "-S", src, "-B", build, "-G", "Ninja", "-DLC_WITH_CUDA=OFF",
-               "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
-        if run(cfg, src, env=env, log=log)[0] != 0:
-            sys.exit(f"configure failed: see {log}")
+    if args.in_place:
+        src, build = ROOT, os.path.abspath(args.in_place)
+        work = os.path.join(build, "mutate")
+        os.makedirs(work, exist_ok=True)
+        log = os.path.join(work, "mutate.log")
+        env = dict(os.environ)
+        print(f"mutating the working tree in place, building in {build}, log {log}", flush=True)
+    else:
+        work = args.work or os.path.join(os.environ.get("TMPDIR", "/tmp"), "lc-mutate-" + os.path.basename(ROOT))
+        work = os.path.abspath(work)
+        src, build = os.path.join(work, "src"), os.path.join(work, "src", "build")
+        log = os.path.join(work, "mutate.log")
+        print(f"scratch tree {src}, log {log}", flush=True)
+        sync_tree(ROOT, src)
+        env = dict(os.environ)
+        # ccache hits across trees need a base directory above both (paths become relative).
+        env.setdefault("CCACHE_BASEDIR", os.path.commonpath([ROOT, work]))
+        if not os.path.exists(os.path.join(build, "build.ninja")):
+            cfg = ["cmake", "-S", src, "-B", build, "-G", "Ninja", "-DLC_WITH_CUDA=OFF",
+                   "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
+            if run(cfg, src, env=env, log=log)[0] != 0:
+                sys.exit(f"configure failed: see {log}")
     if args.prepare:
         rc = run(["cmake", "--build", build, "--target", "landcover", "--", f"-j{args.jobs}"], src, env=env, log=log)[0]
         print("prepared" if rc == 0 else f"build failed: see {log}")
