@@ -173,10 +173,7 @@ std::vector<AdamCase> cases(BackendKind k) {
 
 std::string case_name(const ::testing::TestParamInfo<AdamCase>& info) { return "n" + std::to_string(info.param.n); }
 
-INSTANTIATE_TEST_SUITE_P(Sim, AdamTest, ::testing::ValuesIn(cases(BackendKind::sim)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, AdamTest, ::testing::ValuesIn(cases(BackendKind::cpu)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, AdamTest, ::testing::ValuesIn(cases(BackendKind::cuda)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, AdamTest, ::testing::ValuesIn(cases(BackendKind::cudnn)), case_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(AdamTest, cases, case_name);
 
 // The reference implementation against the same double model (it is the truth for nothing else
 // here, but the runtime's golden tests use it).

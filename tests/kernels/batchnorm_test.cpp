@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/batchnorm/batchnorm.h"
+#include "tests/support/gradcheck.h"
 #include "tests/support/testing.h"
 
 namespace lc::test {
@@ -120,9 +121,11 @@ TEST_P(BatchNormTest, MatchesReference) {
   EXPECT_TRUE(all_close(sis1, sis_r, tol.inv_std, what + " save_inv_std"));
   EXPECT_TRUE(all_close(mm1, mm_r, tol.moving, what + " moving_mean"));
   EXPECT_TRUE(all_close(mv1, mv_r, tol.moving, what + " moving_var"));
-  // Same inputs again: bitwise the same outputs.
+  // Same inputs again, outputs re-poisoned (a call that writes nothing must fail): bitwise the
+  // same outputs.
   gmm.upload(mm0);
   gmv.upload(mv0);
+  gy.poison(), gsm.poison(), gsis.poison();
   train_on(p.kind, a, gx.get(), gg.get(), gb.get(), gy.get(), gmm.get(), gmv.get(), gsm.get(), gsis.get(), gws.ws(), s);
   EXPECT_TRUE(bitwise_equal(gy.download(), y1) && bitwise_equal(gsm.download(), sm1) &&
               bitwise_equal(gsis.download(), sis1) && bitwise_equal(gmm.download(), mm1) &&
@@ -132,6 +135,7 @@ TEST_P(BatchNormTest, MatchesReference) {
   // Inference forward (moving statistics mm0, mv0).
   gmm.upload(mm0);
   gmv.upload(mv0);
+  gy.poison();
   infer_on(p.kind, a, gx.get(), gg.get(), gb.get(), gmm.get(), gmv.get(), gy.get(), s);
   EXPECT_TRUE(all_close(gy.download(), yi_r, tol.y, what + " inference y"));
 
@@ -143,6 +147,7 @@ TEST_P(BatchNormTest, MatchesReference) {
   EXPECT_TRUE(all_close(dx1, dx_r, tol.dx, what + " dx"));
   EXPECT_TRUE(all_close(dg1, dg_r, tol.dparam, what + " dgamma"));
   EXPECT_TRUE(all_close(db1, db_r, tol.dparam, what + " dbeta"));
+  gdx.poison(), gdg.poison(), gdb.poison();
   bwd_on(p.kind, a, gx.get(), gdy.get(), gg.get(), gsm.get(), gsis.get(), gdx.get(), gdg.get(), gdb.get(), gws.ws(), s);
   EXPECT_TRUE(bitwise_equal(gdx.download(), dx1) && bitwise_equal(gdg.download(), dg1) &&
               bitwise_equal(gdb.download(), db1))
@@ -173,10 +178,7 @@ std::vector<BnCase> bn_cases(BackendKind k) {
   return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, BatchNormTest, ::testing::ValuesIn(bn_cases(BackendKind::sim)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, BatchNormTest, ::testing::ValuesIn(bn_cases(BackendKind::cpu)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, BatchNormTest, ::testing::ValuesIn(bn_cases(BackendKind::cuda)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, BatchNormTest, ::testing::ValuesIn(bn_cases(BackendKind::cudnn)), case_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(BatchNormTest, bn_cases, case_name);
 
 // The formula, independently of lc::ref, on every backend. m = 2 per channel: x = a -/+ d, so
 // mean = a, biased var = d^2, unbiased var = 2 d^2. With epsilon 1e-3 and d = 0.01 / 0.03 / 1:
@@ -253,10 +255,7 @@ TEST_P(BatchNormFormulaTest, EpsilonInsideSqrtBiasedVarianceUnbiasedMovingVarian
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, BatchNormFormulaTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, BatchNormFormulaTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, BatchNormFormulaTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, BatchNormFormulaTest, ::testing::Values(BackendKind::cudnn));
+LC_INSTANTIATE_PER_BACKEND(BatchNormFormulaTest);
 
 // The reference's statistics and moving averages against the Keras/TF formula written out here,
 // on random data (m = 60 per channel).
@@ -312,29 +311,12 @@ TEST(RefBatchNorm, GradientMatchesFiniteDifferences) {
     for (std::size_t i = 0; i < ne; ++i) l += double(w[i]) * ys[i];
     return l;
   };
-  const float h = 1e-2f;
-  auto central = [&](float& v) {
-    const float v0 = v;
-    v = v0 + h;
-    const double lp = loss();
-    const float vp = v;
-    v = v0 - h;
-    const double lm = loss();
-    const float vm = v;
-    v = v0;
-    return (lp - lm) / (double(vp) - double(vm));
-  };
-  double worst = 0;
-  for (std::size_t i = 0; i < ne; ++i) {
-    const double fd = central(x[i]);
-    EXPECT_NEAR(dx[i], fd, 2e-3) << "dx[" << i << "]";
-    worst = std::max(worst, std::fabs(dx[i] - fd));
-  }
-  for (std::size_t ch = 0; ch < nc; ++ch) {
-    EXPECT_NEAR(dg[ch], central(gamma[ch]), 2e-3) << "dgamma[" << ch << "]";
-    EXPECT_NEAR(db[ch], central(beta[ch]), 2e-3) << "dbeta[" << ch << "]";
-  }
-  RecordProperty("worst_dx_error", std::to_string(worst));
+  GradCheckOptions o;
+  o.h = 1e-2f;
+  o.atol = 2e-3;
+  check_gradient("dx", x, dx, loss, o);
+  check_gradient("dgamma", gamma, dg, loss, o);
+  check_gradient("dbeta", beta, db, loss, o);
 }
 
 }  // namespace

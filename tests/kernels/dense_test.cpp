@@ -9,6 +9,7 @@
 
 #include "kernels/dense/dense.h"
 #include "kernels/elu/elu.h"
+#include "tests/support/gradcheck.h"
 #include "tests/support/testing.h"
 
 namespace lc::test {
@@ -119,7 +120,9 @@ TEST_P(DenseTest, ForwardAndBackwardMatchReference) {
   EXPECT_TRUE(gy.guards_intact() && gdx.guards_intact() && gdw.guards_intact() && gdb.guards_intact())
       << "dense wrote outside an output, " << what;
 
-  // Deterministic: a second run gives the same bits. dx = nullptr skips dx and nothing else.
+  // Deterministic: a second run gives the same bits (into re-poisoned outputs, so a second call
+  // that writes nothing fails). dx = nullptr skips dx and nothing else.
+  gy.poison();
   forward_on(c.kind, a, gx.get(), gw.get(), c.bias ? gb.get() : nullptr, gy.get(), be->stream());
   Guarded<float> gdw2(dev, dw_ref.size()), gdb2(dev, db_ref.size());
   backward_on(c.kind, a, gx.get(), gw.get(), gdy.get(), nullptr, gdw2.get(), gdb2.get(), be->stream());
@@ -160,10 +163,7 @@ std::string case_name(const ::testing::TestParamInfo<DenseCase>& info) {
          (c.elu ? "_elu" : "") + (c.bias ? "" : "_nobias");
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, DenseTest, ::testing::ValuesIn(cases(BackendKind::sim)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, DenseTest, ::testing::ValuesIn(cases(BackendKind::cpu)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, DenseTest, ::testing::ValuesIn(cases(BackendKind::cuda)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, DenseTest, ::testing::ValuesIn(cases(BackendKind::cudnn)), case_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(DenseTest, cases, case_name);
 
 // The reference's analytic gradients against central differences of the reference forward, for
 // L = sum_{r,o} R[r][o] * elu(x W + b)[r][o], with the gradient composed as the runtime does it:
@@ -192,24 +192,13 @@ TEST(RefDense, GradientMatchesFiniteDifferences) {
   ref::elu_backward(EluArgs{n * out}, y.data(), r.data(), dz.data(), nullptr);
   ref::dense_backward(a, x.data(), w.data(), dz.data(), dx.data(), dw.data(), db.data(), nullptr);
 
-  const float h = 1e-2f;
-  auto check = [&](std::vector<float>& param, const std::vector<float>& grad, const char* name) {
-    for (std::size_t i = 0; i < param.size(); ++i) {
-      const float keep = param[i];
-      param[i] = keep + h;
-      const double lp = loss(x, w, b);
-      const float up = param[i];
-      param[i] = keep - h;
-      const double lm = loss(x, w, b);
-      const float down = param[i];
-      param[i] = keep;
-      const double fd = (lp - lm) / (double(up) - double(down));
-      EXPECT_NEAR(grad[i], fd, 5e-4) << name << "[" << i << "]";
-    }
-  };
-  check(x, dx, "dx");
-  check(w, dw, "dW");
-  check(b, db, "db");
+  GradCheckOptions o;
+  o.h = 1e-2f;
+  o.atol = 5e-4;
+  auto l = [&] { return loss(x, w, b); };
+  check_gradient("dx", x, dx, l, o);
+  check_gradient("dW", w, dw, l, o);
+  check_gradient("db", b, db, l, o);
 }
 
 }  // namespace

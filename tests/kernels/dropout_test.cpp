@@ -181,10 +181,7 @@ std::string case_name(const ::testing::TestParamInfo<DropoutCase>& info) {
   return "n" + std::to_string(info.param.n) + "_rate" + std::to_string(int(info.param.rate * 100));
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, DropoutTest, ::testing::ValuesIn(cases(BackendKind::sim)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, DropoutTest, ::testing::ValuesIn(cases(BackendKind::cpu)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, DropoutTest, ::testing::ValuesIn(cases(BackendKind::cuda)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, DropoutTest, ::testing::ValuesIn(cases(BackendKind::cudnn)), case_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(DropoutTest, cases, case_name);
 
 }  // namespace
 }  // namespace lc::test

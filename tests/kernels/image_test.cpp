@@ -140,10 +140,7 @@ std::string gather_name(const ::testing::TestParamInfo<GatherCase>& info) {
          std::to_string(p.w) + "x" + std::to_string(p.c) + "_" + augment_name(p.augment);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageGatherTest, ::testing::ValuesIn(gather_cases(BackendKind::sim)), gather_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageGatherTest, ::testing::ValuesIn(gather_cases(BackendKind::cpu)), gather_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageGatherTest, ::testing::ValuesIn(gather_cases(BackendKind::cuda)), gather_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageGatherTest, ::testing::ValuesIn(gather_cases(BackendKind::cudnn)), gather_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(ImageGatherTest, gather_cases, gather_name);
 
 // Known answers and group properties of the augmentations, per backend.
 class ImageAugmentTest : public ::testing::TestWithParam<BackendKind> {};
@@ -317,10 +314,7 @@ std::string resize_name(const ::testing::TestParamInfo<ResizeCase>& info) {
          std::to_string(p.out_w) + "x" + std::to_string(p.c);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageResizeTest, ::testing::ValuesIn(resize_cases(BackendKind::sim)), resize_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageResizeTest, ::testing::ValuesIn(resize_cases(BackendKind::cpu)), resize_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageResizeTest, ::testing::ValuesIn(resize_cases(BackendKind::cuda)), resize_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageResizeTest, ::testing::ValuesIn(resize_cases(BackendKind::cudnn)), resize_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(ImageResizeTest, resize_cases, resize_name);
 
 // Known answers, worked out by hand, per backend and kernel version.
 class ImageResizeKnownTest : public ::testing::TestWithParam<BackendKind> {};
@@ -462,10 +456,7 @@ std::string window_name(const ::testing::TestParamInfo<WindowCase>& info) {
          std::to_string(p.stride) + "_k" + std::to_string(p.window);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::sim)), window_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::cpu)), window_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::cuda)), window_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageWindowsTest, ::testing::ValuesIn(window_cases(BackendKind::cudnn)), window_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(ImageWindowsTest, window_cases, window_name);
 
 class ImageWindowsKnownTest : public ::testing::TestWithParam<BackendKind> {};
 
@@ -657,10 +648,7 @@ std::string flat_name(const ::testing::TestParamInfo<FlatCase>& info) {
          std::to_string(p.c);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageFlatTest, ::testing::ValuesIn(flat_cases(BackendKind::sim)), flat_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageFlatTest, ::testing::ValuesIn(flat_cases(BackendKind::cpu)), flat_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageFlatTest, ::testing::ValuesIn(flat_cases(BackendKind::cuda)), flat_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageFlatTest, ::testing::ValuesIn(flat_cases(BackendKind::cudnn)), flat_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(ImageFlatTest, flat_cases, flat_name);
 
 class ImageFlatKnownTest : public ::testing::TestWithParam<BackendKind> {};
 
@@ -745,10 +733,7 @@ TEST_P(ImageGatherRowsColsTest, OutOfRangeIndicesGiveNaN) {
   EXPECT_TRUE(gout.guards_intact());
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageGatherRowsColsTest, ::testing::Values(BackendKind::sim), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageGatherRowsColsTest, ::testing::Values(BackendKind::cpu), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageGatherRowsColsTest, ::testing::Values(BackendKind::cuda), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageGatherRowsColsTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
+LC_INSTANTIATE_PER_BACKEND(ImageGatherRowsColsTest, backend_name_of);
 
 // ---- class_map ------------------------------------------------------------------------------
 
@@ -826,12 +811,7 @@ std::string class_map_name(const ::testing::TestParamInfo<ClassMapCase>& info) {
   return "n" + std::to_string(p.n) + "_classes" + std::to_string(p.classes) + (p.masked ? "_masked" : "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageClassMapTest, ::testing::ValuesIn(class_map_cases(BackendKind::sim)), class_map_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageClassMapTest, ::testing::ValuesIn(class_map_cases(BackendKind::cpu)), class_map_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageClassMapTest, ::testing::ValuesIn(class_map_cases(BackendKind::cuda)),
-                         class_map_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageClassMapTest, ::testing::ValuesIn(class_map_cases(BackendKind::cudnn)),
-                         class_map_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(ImageClassMapTest, class_map_cases, class_map_name);
 
 class ImageClassMapKnownTest : public ::testing::TestWithParam<BackendKind> {};
 
@@ -856,26 +836,11 @@ TEST_P(ImageClassMapKnownTest, CountsAndColoursByHand) {
   EXPECT_TRUE(gcounts.guards_intact() && grgb.guards_intact());
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, ImageAugmentTest, ::testing::Values(BackendKind::sim), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageAugmentTest, ::testing::Values(BackendKind::cpu), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageAugmentTest, ::testing::Values(BackendKind::cuda), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageAugmentTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Sim, ImageResizeKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageResizeKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageResizeKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageResizeKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Sim, ImageWindowsKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageWindowsKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageWindowsKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageWindowsKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Sim, ImageFlatKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageFlatKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageFlatKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageFlatKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Sim, ImageClassMapKnownTest, ::testing::Values(BackendKind::sim), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cpu, ImageClassMapKnownTest, ::testing::Values(BackendKind::cpu), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cuda, ImageClassMapKnownTest, ::testing::Values(BackendKind::cuda), backend_name_of);
-INSTANTIATE_TEST_SUITE_P(Cudnn, ImageClassMapKnownTest, ::testing::Values(BackendKind::cudnn), backend_name_of);
+LC_INSTANTIATE_PER_BACKEND(ImageAugmentTest, backend_name_of);
+LC_INSTANTIATE_PER_BACKEND(ImageResizeKnownTest, backend_name_of);
+LC_INSTANTIATE_PER_BACKEND(ImageWindowsKnownTest, backend_name_of);
+LC_INSTANTIATE_PER_BACKEND(ImageFlatKnownTest, backend_name_of);
+LC_INSTANTIATE_PER_BACKEND(ImageClassMapKnownTest, backend_name_of);
 
 // ---- host-only facts of the contract ----------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/softmax_ce/softmax_ce.h"
+#include "tests/support/gradcheck.h"
 #include "tests/support/testing.h"
 
 namespace lc::test {
@@ -162,15 +163,8 @@ std::string case_name(const ::testing::TestParamInfo<CeCase>& info) {
   return "n" + std::to_string(info.param.n) + "_c" + std::to_string(info.param.classes);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, SoftmaxCeTest, ::testing::ValuesIn(ce_cases(BackendKind::sim)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, SoftmaxCeTest, ::testing::ValuesIn(ce_cases(BackendKind::cpu)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, SoftmaxCeTest, ::testing::ValuesIn(ce_cases(BackendKind::cuda)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, SoftmaxCeTest, ::testing::ValuesIn(ce_cases(BackendKind::cudnn)), case_name);
-INSTANTIATE_TEST_SUITE_P(Sim, SoftmaxPredictTest, ::testing::ValuesIn(predict_cases(BackendKind::sim)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cpu, SoftmaxPredictTest, ::testing::ValuesIn(predict_cases(BackendKind::cpu)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cuda, SoftmaxPredictTest, ::testing::ValuesIn(predict_cases(BackendKind::cuda)), case_name);
-INSTANTIATE_TEST_SUITE_P(Cudnn, SoftmaxPredictTest, ::testing::ValuesIn(predict_cases(BackendKind::cudnn)),
-                         case_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(SoftmaxCeTest, ce_cases, case_name);
+LC_INSTANTIATE_PER_BACKEND_CASES(SoftmaxPredictTest, predict_cases, case_name);
 
 // Edge cases, with expected values worked out by hand (not by the reference).
 class SoftmaxCeEdgeTest : public ::testing::TestWithParam<BackendKind> {};
@@ -212,10 +206,7 @@ TEST_P(SoftmaxCeEdgeTest, InvalidLabelsTiesAndHugeLogits) {
   for (float v : dz) EXPECT_TRUE(std::isfinite(v));
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, SoftmaxCeEdgeTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, SoftmaxCeEdgeTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, SoftmaxCeEdgeTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, SoftmaxCeEdgeTest, ::testing::Values(BackendKind::cudnn));
+LC_INSTANTIATE_PER_BACKEND(SoftmaxCeEdgeTest);
 
 // The reference's dlogits against central differences of its batch-mean loss. h = 1e-2: the
 // truncation error h^2/6 * |L'''| (|L'''| <= 1/n here) is below 1e-5; the float loss (~1.5,
@@ -229,19 +220,14 @@ TEST(RefSoftmaxCe, GradientMatchesFiniteDifferences) {
   std::vector<float> dz(n * c);
   float loss = 0;
   ref::softmax_ce(a, z.data(), y.data(), &loss, dz.data(), nullptr, nullptr, nullptr);
-  const float h = 1e-2f;
-  for (std::size_t i = 0; i < z.size(); ++i) {
-    const float keep = z[i];
-    float lp = 0, lm = 0;
-    z[i] = keep + h;
-    const float up = z[i];
-    ref::softmax_ce(a, z.data(), y.data(), &lp, nullptr, nullptr, nullptr, nullptr);
-    z[i] = keep - h;
-    const float down = z[i];
-    ref::softmax_ce(a, z.data(), y.data(), &lm, nullptr, nullptr, nullptr, nullptr);
-    z[i] = keep;
-    EXPECT_NEAR(dz[i], (double(lp) - double(lm)) / (double(up) - double(down)), 5e-5) << "logit " << i;
-  }
+  GradCheckOptions o;
+  o.h = 1e-2f;
+  o.atol = 5e-5;
+  check_gradient("dlogits", z, dz, [&] {
+    float l = 0;
+    ref::softmax_ce(a, z.data(), y.data(), &l, nullptr, nullptr, nullptr, nullptr);
+    return double(l);
+  }, o);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 // tests/support/testing.h, nlohmann_json.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -187,24 +188,62 @@ TEST_P(SegmentTest, WindowModeEqualsEachWindowOnItsOwn) {
   }
 }
 
+// A scene whose halves differ (dark noise left, bright noise right, a bright square top left), so
+// the classes and probabilities vary across the map and a tile's result written at the wrong
+// place cannot agree with the untiled run.
+RgbImage varied_scene(int w, int h, std::uint64_t seed) {
+  RgbImage img = random_image(w, h, seed);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) {
+        std::uint8_t& v = img.rgb[std::size_t((y * w + x) * 3 + c)];
+        const bool bright = x >= w / 2 || (y < h / 3 && x < w / 4);
+        v = std::uint8_t(bright ? 160 + v % 96 : (c == 1 ? 40 + v % 60 : v % 40));
+      }
+  return img;
+}
+
+// Tiled against untiled, cell by cell and probability by probability (tiles of one map row and of
+// two rows and a cell; the batch does not divide a map row, so tiles hold partial batches).
 TEST_P(SegmentTest, TiledEqualsUntiled) {
   auto be = test::backend_or_skip(GetParam());
   if (!be) return;
   const bool sim = GetParam() == BackendKind::sim;
   const LoadedModel m = model_for(GetParam());
+  const int K = m.classes();
   Segmenter seg(m, *be, sim ? 4 : 7);
   InputImage in;
-  in.image = sim ? random_image(17, 14, 5) : random_image(100, 83, 5);
+  in.image = sim ? varied_scene(17, 14, 5) : varied_scene(100, 83, 5);
   SegmentOptions o;
   o.stride = sim ? 2 : 12;
+  o.want_probs = true;
   o.tile_windows = 1 << 30;  // one tile
   const SegmentResult whole = seg.segment(in, o);
   ASSERT_EQ(whole.stats.tiles, 1);
+  const std::size_t cells = std::size_t(whole.map_h * whole.map_w);
+  ASSERT_EQ(whole.probs.size(), cells * std::size_t(K));
+  // The comparison can fail: the probabilities of cells differ by far more than the tolerance.
+  std::size_t differing = 0;
+  for (std::size_t c = 1; c < cells; ++c)
+    for (int k = 0; k < K; ++k)
+      if (std::fabs(whole.probs[c * std::size_t(K) + std::size_t(k)] - whole.probs[std::size_t(k)]) > 100 * kProbTol) {
+        ++differing;
+        break;
+      }
+  ASSERT_GT(differing, cells / 2) << "the scene is too uniform for this test";
   for (std::int64_t tw : {std::int64_t(1), std::int64_t(whole.map_w * 2 + 1)}) {
+    SCOPED_TRACE("tile_windows " + std::to_string(tw));
     o.tile_windows = tw;
     const SegmentResult tiled = seg.segment(in, o);
     EXPECT_GT(tiled.stats.tiles, 1);
-    EXPECT_EQ(tiled.cls, whole.cls) << "tile_windows " << tw;
+    ASSERT_EQ(tiled.probs.size(), whole.probs.size());
+    for (std::size_t c = 0; c < cells; ++c) {
+      EXPECT_EQ(tiled.cls[c], whole.cls[c]) << "cell " << c;
+      for (int k = 0; k < K; ++k)
+        ASSERT_NEAR(tiled.probs[c * std::size_t(K) + std::size_t(k)], whole.probs[c * std::size_t(K) + std::size_t(k)],
+                    kProbTol)
+            << "cell " << c << " class " << k;
+    }
     EXPECT_EQ(tiled.counts, whole.counts);
   }
 }
@@ -294,10 +333,7 @@ TEST_P(SegmentTest, NodataExcludedFromCounts) {
   EXPECT_EQ(r2.cls, r.cls);  // nodata cells are classified all the same
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, SegmentTest, ::testing::Values(BackendKind::sim));
-INSTANTIATE_TEST_SUITE_P(Cpu, SegmentTest, ::testing::Values(BackendKind::cpu));
-INSTANTIATE_TEST_SUITE_P(Cuda, SegmentTest, ::testing::Values(BackendKind::cuda));
-INSTANTIATE_TEST_SUITE_P(Cudnn, SegmentTest, ::testing::Values(BackendKind::cudnn));
+LC_INSTANTIATE_PER_BACKEND(SegmentTest);
 
 // ---- Fractions, outputs, bad input (host only) ----------------------------------------------
 

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -214,6 +215,73 @@ TEST_F(CpuTrainer, EarlyStoppingRestoresTheBestEpoch) {
   EXPECT_EQ(r.final_val_loss, r.history[0].val_loss);
   const Checkpoint a = load_checkpoint(one.out), b = load_checkpoint(es.out);
   for (std::size_t i = 0; i < a.params.size(); ++i) EXPECT_EQ(a.params[i].data, b.params[i].data) << a.params[i].name;
+}
+
+// Restore-best when training runs to its last epoch and the best epoch is not the last: min_delta
+// so large that only epoch 1 counts as an improvement, patience 10 so no early stop in 3 epochs.
+// (The validation loss of this data set falls steadily, so a min_delta that makes a middle epoch
+// the last improvement does not exist; the trick above gives the same situation: the final
+// weights must be restored although training did not stop early.) They must equal a 1-epoch
+// run's, and differ from the last epoch's (a plain 3-epoch run's).
+TEST_F(CpuTrainer, RestoresTheBestEpochWhenTrainingRunsToTheEnd) {
+  TrainConfig one = config("one");
+  one.epochs = 1;
+  train(one, quiet());
+  TrainConfig full = config("full");
+  full.epochs = 3;
+  full.patience = 10;
+  full.min_delta = 100;
+  const TrainResult r = train(full, quiet());
+  EXPECT_FALSE(r.stopped_early);
+  ASSERT_EQ(r.history.size(), 3u);
+  EXPECT_EQ(r.best_epoch, 1);
+  EXPECT_EQ(r.final_val_loss, r.history[0].val_loss);
+  const Checkpoint a = load_checkpoint(one.out), b = load_checkpoint(full.out);
+  ASSERT_EQ(a.params.size(), b.params.size());
+  for (std::size_t i = 0; i < a.params.size(); ++i) EXPECT_EQ(a.params[i].data, b.params[i].data) << a.params[i].name;
+  TrainConfig plain = config("plain");
+  plain.epochs = 3;
+  plain.patience = 10;
+  plain.min_delta = 0;
+  const TrainResult p = train(plain, quiet());
+  ASSERT_EQ(p.best_epoch, 3) << "the plain run's last epoch is its best";
+  const Checkpoint last = load_checkpoint(plain.out);
+  bool differs = false;
+  for (std::size_t i = 0; i < a.params.size(); ++i) differs |= a.params[i].data != last.params[i].data;
+  EXPECT_TRUE(differs) << "epoch 1's weights equal epoch 3's: the test cannot tell them apart";
+}
+
+// Batch 1: every step's batch-norm statistics come from one image; training still learns.
+TEST_F(CpuTrainer, TrainsAtBatchOne) {
+  TrainConfig c = config("b1");
+  c.batch = 1;
+  c.epochs = 1;
+  c.lr = 1e-3;
+  const TrainResult r = train(c, quiet());
+  ASSERT_EQ(r.history.size(), 1u);
+  EXPECT_EQ(r.steps_per_epoch, 72);
+  EXPECT_TRUE(std::isfinite(r.history[0].loss) && std::isfinite(r.history[0].val_loss));
+  EXPECT_GT(r.final_val_accuracy, 0.6) << "val accuracy " << r.final_val_accuracy;
+  const Checkpoint ck = load_checkpoint(c.out);
+  EXPECT_EQ(ck.position.global_step, 72);
+  EXPECT_EQ(ck.adam.t, 72);
+  for (const auto& t : ck.params)
+    for (float v : t.data) ASSERT_TRUE(std::isfinite(v)) << t.name;
+}
+
+// A learning rate that blows the weights up: the run stops with "training diverged" after the
+// first epoch, and writes no checkpoint of the diverged weights.
+TEST_F(CpuTrainer, StopsWhenTrainingDiverges) {
+  TrainConfig c = config("div");
+  c.lr = 1e30;
+  try {
+    train(c, quiet());
+    ADD_FAILURE() << "training with lr 1e30 did not stop";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training diverged"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("in epoch 1"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(c.out)) << "a checkpoint of diverged weights was written";
 }
 
 TEST_F(CpuTrainer, BadInputIsAClearError) {

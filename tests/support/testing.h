@@ -22,15 +22,27 @@ std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float lo = -
 //   auto be = backend_or_skip(kind); if (!be) return;).
 std::unique_ptr<Backend> backend_or_skip(BackendKind kind);
 
-// n elements of T on a device, surrounded by guard regions holding a sentinel pattern; the guards
-// are checked by guards_intact() after a kernel wrote the buffer.
+// The poison pattern of guard regions and not-yet-written outputs: the bytes of the float
+// 0x7FF8A5A5 repeated, a quiet NaN with a payload. It cannot pass for a number: read as float it
+// is NaN, as double (two copies, exponent 0x7FF) NaN too, as int32 2146996645, as uint8 no small value.
+// (A single repeated byte such as 0xA5 reads as -2.87e-16 and passes for 0.)
+inline unsigned char poison_byte(std::size_t i) {
+  static constexpr unsigned char kBytes[4] = {0xA5, 0xA5, 0xF8, 0x7F};  // little-endian 0x7FF8A5A5
+  return kBytes[i % 4];
+}
+
+// n elements of T on a device, surrounded by guard regions; the whole allocation starts poisoned
+// (poison_byte), so an output element a kernel never writes reads as NaN. guards_intact() checks
+// the guards after a kernel wrote the buffer; poison() re-poisons the elements (before a second
+// call whose output must be compared with the first: a call that writes nothing must not pass).
 template <class T>
 class Guarded {
  public:
   static constexpr std::size_t kGuard = 64;  // elements on each side
   Guarded(Device& dev, std::size_t n) : dev_(dev), n_(n) {
     raw_ = static_cast<T*>(dev.alloc((n + 2 * kGuard) * sizeof(T)));
-    std::vector<unsigned char> fill((n + 2 * kGuard) * sizeof(T), kSentinel);
+    std::vector<unsigned char> fill((n + 2 * kGuard) * sizeof(T));
+    for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = poison_byte(i);
     dev.copy_h2d(raw_, fill.data(), fill.size());
   }
   Guarded(Device& dev, const std::vector<T>& host) : Guarded(dev, host.size()) { upload(host); }
@@ -44,6 +56,12 @@ class Guarded {
     EXPECT_EQ(host.size(), n_);
     dev_.copy_h2d(get(), host.data(), n_ * sizeof(T));
   }
+  // Overwrites the n elements with the poison pattern (the guards keep theirs).
+  void poison() {
+    std::vector<unsigned char> fill(n_ * sizeof(T));
+    for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = poison_byte(kGuard * sizeof(T) + i);
+    dev_.copy_h2d(get(), fill.data(), fill.size());
+  }
   std::vector<T> download() const {
     dev_.synchronize();
     std::vector<T> host(n_);
@@ -54,16 +72,15 @@ class Guarded {
   bool guards_intact() const {
     dev_.synchronize();
     std::vector<unsigned char> g(kGuard * sizeof(T));
-    for (T* p : {raw_, raw_ + kGuard + n_}) {
-      dev_.copy_d2h(g.data(), p, g.size());
-      for (unsigned char c : g)
-        if (c != kSentinel) return false;
+    for (std::size_t at : {std::size_t(0), (kGuard + n_) * sizeof(T)}) {
+      dev_.copy_d2h(g.data(), reinterpret_cast<unsigned char*>(raw_) + at, g.size());
+      for (std::size_t i = 0; i < g.size(); ++i)
+        if (g[i] != poison_byte(at + i)) return false;
     }
     return true;
   }
 
  private:
-  static constexpr unsigned char kSentinel = 0xA5;
   Device& dev_;
   std::size_t n_;
   T* raw_ = nullptr;
@@ -77,6 +94,23 @@ struct Tolerance {
 // On failure names `what`, the count of mismatches and the first few (index, actual, expected).
 ::testing::AssertionResult all_close(const std::vector<float>& actual, const std::vector<float>& expected,
                                      Tolerance tol, const std::string& what = "");
+
+// The four instantiations of a parametrised suite, one per backend, under the prefixes Sim, Cpu,
+// Cuda and Cudnn (tests/CMakeLists.txt labels tests by them):
+//   LC_INSTANTIATE_PER_BACKEND(Suite[, name_generator])     parameter = the BackendKind
+//   LC_INSTANTIATE_PER_BACKEND_CASES(Suite, cases[, name_generator])
+//                                                  parameters = cases(kind), a std::vector
+// Suites that run on fewer backends say so with explicit INSTANTIATE_TEST_SUITE_P lines.
+#define LC_INSTANTIATE_PER_BACKEND_WITH_(suite, values_of, ...)                                       \
+  INSTANTIATE_TEST_SUITE_P(Sim, suite, values_of(::lc::BackendKind::sim) __VA_OPT__(, ) __VA_ARGS__);   \
+  INSTANTIATE_TEST_SUITE_P(Cpu, suite, values_of(::lc::BackendKind::cpu) __VA_OPT__(, ) __VA_ARGS__);   \
+  INSTANTIATE_TEST_SUITE_P(Cuda, suite, values_of(::lc::BackendKind::cuda) __VA_OPT__(, ) __VA_ARGS__); \
+  INSTANTIATE_TEST_SUITE_P(Cudnn, suite, values_of(::lc::BackendKind::cudnn) __VA_OPT__(, ) __VA_ARGS__)
+#define LC_INSTANTIATE_PER_BACKEND(suite, ...) \
+  LC_INSTANTIATE_PER_BACKEND_WITH_(suite, ::testing::Values __VA_OPT__(, ) __VA_ARGS__)
+#define LC_INSTANTIATE_PER_BACKEND_CASES(suite, cases, ...)                                             \
+  LC_INSTANTIATE_PER_BACKEND_WITH_(suite, [](::lc::BackendKind kind_) { return ::testing::ValuesIn(cases(kind_)); } \
+                                   __VA_OPT__(, ) __VA_ARGS__)
 
 // Name of a backend as a test-parameter prefix: "Sim", "Cpu", "Cuda", "Cudnn".
 std::string label_of(BackendKind kind);
