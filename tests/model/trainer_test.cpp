@@ -226,12 +226,12 @@ TEST_F(CpuTrainer, EarlyStoppingRestoresTheBestEpoch) {
 TEST_F(CpuTrainer, RestoresTheBestEpochWhenTrainingRunsToTheEnd) {
   TrainConfig one = config("one");
   one.epochs = 1;
-  train(one, quiet());
+  TrainingSession(one, quiet()).run();
   TrainConfig full = config("full");
   full.epochs = 3;
   full.patience = 10;
   full.min_delta = 100;
-  const TrainResult r = train(full, quiet());
+  const TrainResult r = TrainingSession(full, quiet()).run();
   EXPECT_FALSE(r.stopped_early);
   ASSERT_EQ(r.history.size(), 3u);
   EXPECT_EQ(r.best_epoch, 1);
@@ -243,7 +243,7 @@ TEST_F(CpuTrainer, RestoresTheBestEpochWhenTrainingRunsToTheEnd) {
   plain.epochs = 3;
   plain.patience = 10;
   plain.min_delta = 0;
-  const TrainResult p = train(plain, quiet());
+  const TrainResult p = TrainingSession(plain, quiet()).run();
   ASSERT_EQ(p.best_epoch, 3) << "the plain run's last epoch is its best";
   const Checkpoint last = load_checkpoint(plain.out);
   bool differs = false;
@@ -257,7 +257,7 @@ TEST_F(CpuTrainer, TrainsAtBatchOne) {
   c.batch = 1;
   c.epochs = 1;
   c.lr = 1e-3;
-  const TrainResult r = train(c, quiet());
+  const TrainResult r = TrainingSession(c, quiet()).run();
   ASSERT_EQ(r.history.size(), 1u);
   EXPECT_EQ(r.steps_per_epoch, 72);
   EXPECT_TRUE(std::isfinite(r.history[0].loss) && std::isfinite(r.history[0].val_loss));
@@ -275,7 +275,7 @@ TEST_F(CpuTrainer, StopsWhenTrainingDiverges) {
   TrainConfig c = config("div");
   c.lr = 1e30;
   try {
-    train(c, quiet());
+    TrainingSession(c, quiet()).run();
     ADD_FAILURE() << "training with lr 1e30 did not stop";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("training diverged"), std::string::npos) << e.what();
