@@ -8,5 +8,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   cmake ninja-build g++ pkg-config libgtest-dev libstb-dev libcli11-dev nlohmann-json3-dev \
-  libopenblas-dev >/dev/null
+  libopenblas-dev libgdal-dev libproj-dev gdal-bin >/dev/null
 echo "dependencies installed"
