@@ -16,11 +16,6 @@
 #include "model/model_spec.h"
 #include "model/palette.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#include <stb_image.h>
-#pragma GCC diagnostic pop
-
 namespace lc {
 
 LoadedModel load_inference_model(const std::string& path) {

@@ -2,8 +2,7 @@
 // its weights, classifying whole images (`landcover classify`), and reading input images with
 // their alpha channel and a size limit (classify and segment).
 // Depends on: model/checkpoint.h, model/model_spec.h, model/image_io.h, runtime/graph.h,
-// kernels/image/image.h (resize_u8, gather_batch), stb_image (declarations only; the implementation
-// lives in model/image_io.cpp).
+// kernels/image/image.h (resize_u8, gather_batch), model/raster.h (input images through GDAL).
 #pragma once
 
 #include <cstdint>

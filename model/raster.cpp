@@ -22,7 +22,12 @@ namespace lc {
 
 void gdal_init() {
   static std::once_flag once;
-  std::call_once(once, [] { GDALAllRegister(); });
+  std::call_once(once, [] {
+    GDALAllRegister();
+    // GDAL's block cache defaults to 5% of the RAM; tiles are read once, top to bottom, so a small
+    // cache keeps memory bounded (GDAL_CACHEMAX in the environment still wins).
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", nullptr)) GDALSetCacheMax64(GIntBig(128) << 20);
+  });
 }
 
 namespace {
@@ -105,6 +110,7 @@ struct RasterReader::Impl {
   double native_px_m = 0;
 
   ~Impl() {
+    QuietGdal quiet;  // closing may repeat the file's open-time warnings
     if (ds && ds != src) GDALClose(ds);
     if (src) GDALClose(src);
   }
@@ -219,7 +225,8 @@ void RasterReader::Impl::choose_scale(const RasterOptions& o) {
 void RasterReader::Impl::choose_masks(const RasterOptions& o) {
   bool dataset_mask_taken = false;
   for (std::size_t i = 0; i < 3; ++i) {
-    if (i > 0 && band_no[i] == band_no[0] && band_no[i - 1] == band_no[i]) continue;
+    if (std::find(band_no.begin(), band_no.begin() + std::ptrdiff_t(i), band_no[i]) != band_no.begin() + std::ptrdiff_t(i))
+      continue;  // a band chosen twice: its mask once
     const int flags = bands[i]->GetMaskFlags();
     if (flags & GMF_ALL_VALID) continue;
     if ((flags & GMF_ALPHA) && !o.use_alpha) continue;
@@ -262,6 +269,10 @@ void RasterReader::Impl::read_georef(GDALDataset* d, GeoRef& g) const {
   geod_init(&geod, geog.GetSemiMajor(), geog.GetInvFlattening() > 0 ? 1.0 / geog.GetInvFlattening() : 0.0);
   geod_inverse(&geod, ys[0], xs[0], ys[1], xs[1], &g.pixel_x_m, nullptr, nullptr);
   geod_inverse(&geod, ys[0], xs[0], ys[2], xs[2], &g.pixel_y_m, nullptr, nullptr);
+  if (srs->IsProjected()) {  // a projected CRS's own metres are what users mean by a GSD
+    g.pixel_x_m = std::fabs(gt[1]) * srs->GetLinearUnits();
+    g.pixel_y_m = std::fabs(gt[5]) * srs->GetLinearUnits();
+  }
 }
 
 void RasterReader::Impl::warp_to_gsd(double gsd_m) {

@@ -15,8 +15,8 @@
 // Nodata: a pixel is nodata when the GDAL mask of any chosen band is 0 (nodata value, mask band, or
 // alpha == 0; `use_alpha` = false ignores alpha masks only).
 // GSD: with `gsd_m` > 0 the raster is resampled with the GDAL warper (average when shrinking,
-// bilinear when enlarging) so that a pixel covers gsd_m metres (measured on the ellipsoid at the
-// scene centre; geographic CRSs get the matching degrees).
+// bilinear when enlarging) so that a pixel covers gsd_m metres (the CRS's metres when projected;
+// for a geographic CRS the degrees matching gsd_m on the ellipsoid at the scene centre).
 // Errors (lc::Error, one line, naming the file): "<path>: cannot read: <reason>" (missing,
 // unreadable), "<path>: cannot decode: <GDAL's reason>" (not a raster GDAL reads, corrupt,
 // truncated), rotated or sheared geotransforms, bad band numbers, missing scale.
@@ -52,7 +52,9 @@ struct GeoRef {
   std::string wkt;              // the CRS as WKT
   std::string crs_name;         // "EPSG:32618" when the CRS has an EPSG code, else its name
   std::array<double, 6> gt{0, 1, 0, 0, 0, 1};  // GDAL geotransform (gt[2] == gt[4] == 0)
-  double pixel_x_m = 0, pixel_y_m = 0;         // ground size of a pixel at the scene centre (metres)
+  // Pixel size in metres: a projected CRS's own units (x linear unit), a geographic CRS's pixel
+  // measured on the ellipsoid at the scene centre.
+  double pixel_x_m = 0, pixel_y_m = 0;
   std::string date;             // acquisition date YYYY-MM-DD from the metadata, "" if none
 };
 

@@ -59,6 +59,7 @@ void run_class_map(BackendKind k, const ClassMapArgs& a, const std::int32_t* cls
 }
 
 constexpr std::size_t align256(std::size_t n) { return (n + 255) / 256 * 256; }
+constexpr std::int64_t kMaxTileBytes = std::int64_t(64) << 20;
 
 // Window mode: the cell counts (class_map's bins) as image pixels. Every cell covers an S x S
 // block except in the last map row and column, which cover the H and W left over; so all bins are
@@ -286,22 +287,22 @@ SegmentResult Segmenter::segment_window(ImageSource& src, const SegmentOptions& 
   const stream_t s = backend_.stream();
   const BackendKind kind = backend_.kind();
   const int K = model_.classes(), win = model_.input_h(), S = opt.stride;
-  const std::int64_t H = src.height(), W = src.width();
-  check_image_size(int(std::min<std::int64_t>(W, kMaxImageSide + 1)), int(std::min<std::int64_t>(H, kMaxImageSide + 1)),
-                   "image");
+  const std::int64_t H = src.height(), W = src.width();  // sizes checked by the source's reader
 
   WindowArgs base;
   base.image_h = H, base.image_w = W, base.channels = 3, base.stride = S, base.window = win;
   const std::int64_t mh = window_map_h(base), mw = window_map_w(base), cells = mh * mw;
   const std::int64_t tile_windows = opt.tile_windows > 0 ? opt.tile_windows : 16 * std::int64_t(batch_);
-  const std::int64_t rows_per_tile = std::max<std::int64_t>(1, tile_windows / mw);
+  // Whole map rows per tile: at most tile_windows windows and (unless one row needs more) at most
+  // kMaxTileBytes of source pixels, so a large stride does not make tiles of many image rows.
+  const std::int64_t rows_by_bytes = kMaxTileBytes / std::max<std::int64_t>(1, std::int64_t(S) * W * 3);
+  const std::int64_t rows_per_tile = std::max<std::int64_t>(1, std::min(tile_windows / mw, rows_by_bytes));
   const std::int64_t tiles = (mh + rows_per_tile - 1) / rows_per_tile;
 
   // Nodata: a cell is nodata when its centre pixel is (the source's mask, or --nodata's colour).
   const bool masked = src.has_mask() || opt.has_nodata_rgb;
   SegmentResult r;
-  r.map_h = mh, r.map_w = mw, r.stride = S;
-  if (masked) r.valid.assign(std::size_t(cells), 1);
+  r.map_h = mh, r.map_w = mw, r.stride = S, r.valid.assign(masked ? std::size_t(cells) : 0, 1);
 
   // The source rectangle of every tile, and the largest tile (one staging allocation).
   std::vector<PixelRect> rects(static_cast<std::size_t>(tiles));

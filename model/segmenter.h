@@ -36,8 +36,8 @@
 //   arena for `batch` windows), is bounded by
 //     tile:    (rows_per_tile * S + K) * W * 3 bytes + cells_per_tile bytes (mask)
 //     outputs: cells_per_tile * (4 + 4 * classes) bytes,  windows: batch * K * K * 3 * 4 bytes
-//   with rows_per_tile = max(1, tile_windows / map_w): independent of the image height, so any
-//   height runs in bounded memory (a 10980-wide image at stride 1 and the default tile of 16384
+//   with rows_per_tile = max(1, min(tile_windows / map_w, 64 MiB / (S * W * 3))): independent of
+//   the image height (and of S), so any height runs in bounded memory (a 10980-wide image at stride 1 and the default tile of 16384
 //   windows: about 2.3 MB tile + 0.7 MB outputs + 48 MB windows for batch 1024).
 #pragma once
 
@@ -76,7 +76,7 @@ struct SegmentOptions {
 struct SegmentStats {
   std::int64_t forwards = 0;      // images classified (windows, or unique colours in pixel mode)
   std::int64_t tiles = 0, batches = 0;
-  double seconds = 0;             // wall time of segment(), decoding excluded
+  double seconds = 0;             // wall time of segment() (an ImageSource's tile reads included)
   TransferCounts transfers;       // host<->device copies during segment() (device counters)
   std::size_t device_bytes = 0;   // scratch the segmenter allocated for this image (network excluded)
 };

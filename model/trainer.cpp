@@ -66,7 +66,7 @@ struct Settings {
             {"lr", exact(c.lr)},                       {"val_split", exact(c.val_split)},
             {"augment", c.augment},                    {"max_images", std::to_string(c.max_images)},
             {"patience", std::to_string(c.patience)},  {"min_delta", exact(c.min_delta)},
-            {"epochs", std::to_string(c.epochs)}};
+            {"epochs", std::to_string(c.epochs)},      {"gsd_m", exact(c.gsd_m)}};
   }
 };
 
@@ -108,6 +108,11 @@ void apply_resume_settings(TrainConfig& c, const Checkpoint& ck) {
   differs("--min-delta", exact(c.min_delta), exact(md));
   c.min_delta = md;
   if (!c.explicit_options.count("--epochs")) c.epochs = std::stoi(*meta(ck, "epochs", o));
+  if (const std::string* g = ck.find_meta("gsd_m")) {  // absent in checkpoints older than --gsd
+    const double gsd = std::stod(*g);
+    differs("--gsd", exact(c.gsd_m), exact(gsd));
+    c.gsd_m = gsd;
+  }
   LC_CHECK(!c.explicit_options.count("--model"), "--model cannot be combined with --resume: the checkpoint ", o,
            " holds its model");
   const std::string* done = ck.find_meta("complete");
@@ -163,6 +168,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
   LC_CHECK(cfg.batch >= 1 && cfg.batch <= 65536, "--batch must be in 1..65536, got ", cfg.batch);
   LC_CHECK(cfg.lr > 0 && std::isfinite(cfg.lr), "--lr must be positive, got ", cfg.lr);
   LC_CHECK(cfg.val_split > 0 && cfg.val_split < 1, "--val-split must be in (0, 1), got ", cfg.val_split);
+  LC_CHECK(cfg.gsd_m > 0 && std::isfinite(cfg.gsd_m), "--gsd must be a positive number of metres, got ", cfg.gsd_m);
   LC_CHECK(cfg.patience >= 0, "--patience must be >= 0, got ", cfg.patience);
   LC_CHECK(cfg.min_delta >= 0, "--min-delta must be >= 0, got ", cfg.min_delta);
   LC_CHECK(cfg.max_images >= 0, "--max-images must be >= 0, got ", cfg.max_images);

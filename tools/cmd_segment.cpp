@@ -9,13 +9,19 @@
 //                         image in pixel mode)
 //   <stem>_fractions.json the same with the run's settings
 //   <stem>_probs.npy      with --probs: float32 [map_h][map_w][classes] (NumPy .npy v1.0)
-// and prints the class percentages. An input that fails (unreadable, truncated, too small or too
+// and, for a georeferenced raster in window mode (model/geo.h):
+//   <stem>_classes.tif    the class map as a COG in the input's CRS (+ .aux.xml: category names)
+//   <stem>_probs.tif      with --probs: one band per class (Byte 0..255, or --probs-type float32)
+//   <stem>_zones.csv/.gpkg with --zones: per-zone class areas (the table `correlate` joins on)
+// where the fractions are areas on the ellipsoid (km2 column, percents of the valid area).
+// Inputs are any raster GDAL reads (model/raster.h), read tile by tile (--bands, --scale, --gsd).
+// It prints the class percentages. An input that fails (unreadable, truncated, too small or too
 // large) prints one error line; the others go on, and the exit status is 1 at the end. Outputs of
 // other inputs are never touched. --compare-naive (pixel mode) also times, on the same image, the
 // batched colours on full-size patches and the seed's way (one batch-1 forward pass per pixel), and
 // prints the speedups.
-// Depends on: model/segmenter.h, model/palette.h, model/checkpoint.h (atomic files),
-// tools/progress.h, tools/command.h.
+// Depends on: model/segmenter.h, model/palette.h, model/checkpoint.h (atomic files), model/raster.h,
+// model/geo.h, tools/segment_io.h, tools/progress.h, tools/command.h.
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -69,7 +75,7 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   const lc::GeoRef& geo = src.geo();
   const bool window = o.mode == "window", geo_out = window && geo.georeferenced;
   LC_CHECK(o.zones.empty() || geo_out, path, ": --zones needs a georeferenced raster (a CRS and a geotransform) and --mode window");
-  if (!geo.georeferenced && !o.quiet) std::printf("%s: no CRS or geotransform: the outputs are not georeferenced\n", path.c_str());
+  if (!geo.georeferenced) std::printf("%s: no CRS or geotransform: the outputs are not georeferenced\n", path.c_str());
   lc::tools::warn_gsd(o.gsd, model, src);
   lc::SegmentOptions so;
   so.mode = window ? lc::SegmentMode::window : lc::SegmentMode::pixel;
@@ -200,6 +206,10 @@ void run_segment(const Options& o) {
   LC_CHECK(o.naive_pixels >= 0, "--naive-pixels must be >= 0");
   LC_CHECK(!o.compare_naive || o.mode == "pixel", "--compare-naive applies to --mode pixel");
   if (!o.nodata.empty()) (void)lc::tools::parse_rgb(o.nodata);  // usage errors before any work
+  (void)lc::tools::raster_options(o.bands, o.scale, o.gsd, true);
+  if (!o.date.empty()) lc::check_date(o.date);
+  LC_CHECK(o.probs_type == "byte" || o.probs_type == "float32", "--probs-type must be byte or float32, got '", o.probs_type, "'");
+  LC_CHECK(o.zone_id.empty() || !o.zones.empty(), "--zone-id needs --zones FILE");
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   LC_CHECK(fs::is_directory(o.out_dir), "--out-dir ", o.out_dir, ": cannot create: ", ec.message());
@@ -227,7 +237,7 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("segment", "Land-cover maps of images: class map, overlay, class fractions");
   cmd->add_option("--model", o->model, "Checkpoint written by `landcover train`")->required();
-  cmd->add_option("images", o->images, "Image files (PNG, JPEG, BMP, TGA, GIF, ...)")->required();
+  cmd->add_option("images", o->images, "Rasters GDAL reads (GeoTIFF/COG, JPEG 2000, PNG, JPEG, ...)")->required();
   cmd->add_option("--mode", o->mode, "window (64x64 neighbourhood per output cell) | pixel (colour only)")
       ->capture_default_str();
   cmd->add_option("--size", o->size, "pixel mode: resize the image to SIZE x SIZE")->capture_default_str();
@@ -238,11 +248,21 @@ void setup(CLI::App& app) {
   cmd->add_option("--nodata", o->nodata, "window mode: R,G,B colour excluded from the map and the fractions");
   cmd->add_flag("--no-alpha", o->no_alpha, "window mode: do not treat alpha == 0 as nodata");
   cmd->add_option("--out-dir", o->out_dir, "Folder for the outputs")->capture_default_str();
-  cmd->add_flag("--probs", o->probs, "Also write <stem>_probs.npy (float32 [map_h][map_w][classes])");
+  cmd->add_flag("--probs", o->probs, "Also write <stem>_probs.npy (float32 [map_h][map_w][classes]) and, georeferenced, <stem>_probs.tif");
   cmd->add_option("--backend", o->backend, "auto | cuda | cudnn | sim | cpu")->capture_default_str();
   cmd->add_flag("--compare-naive", o->compare_naive,
                 "pixel mode: also time one batch-1 forward pass per pixel (the seed's way) and print the speedup");
   cmd->add_option("--naive-pixels", o->naive_pixels, "--compare-naive: time the first N pixels and extrapolate (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--bands", o->bands, "R,G,B band numbers (1-based; default: the red/green/blue bands, else 1,2,3)");
+  cmd->add_option("--scale", o->scale, "LO,HI (or 6 values, one pair per band) mapped to 0..255, or auto (2nd..98th "
+                                        "percentile); needed for non-Byte rasters");
+  cmd->add_option("--gsd", o->gsd, "Resample the scene to this ground sampling distance in metres (GDAL warper)");
+  cmd->add_option("--zones", o->zones, "grid:DEG (lon/lat cells) or a polygon file (GeoJSON, GeoPackage, Shapefile): "
+                                       "writes <stem>_zones.csv and .gpkg");
+  cmd->add_option("--zone-id", o->zone_id, "--zones FILE: the attribute naming each zone (default: the feature id)");
+  cmd->add_option("--date", o->date, "Acquisition date YYYY-MM-DD for the zone table (default: from the raster's metadata)");
+  cmd->add_option("--probs-type", o->probs_type, "byte (0..255) | float32: the type of <stem>_probs.tif")
       ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
   cmd->callback([o] { run_segment(*o); });
