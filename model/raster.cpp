@@ -104,7 +104,8 @@ struct RasterReader::Impl {
   bool png16 = false;                        // UInt16 PNG: v >> 8
   bool byte_direct = false;                  // Byte bands without scale: one interleaved RasterIO
   std::array<double, 6> scale{};             // lo, hi per band
-  std::vector<GDALRasterBand*> masks;        // mask bands to combine (0 = nodata)
+  GDALRasterBand* dataset_mask = nullptr;    // alpha or mask band (0 = nodata)
+  std::vector<GDALRasterBand*> band_masks;   // per-band nodata masks (nodata where all are 0)
   std::vector<GDALColorEntry> colours;
   GeoRef geo;
   double native_px_m = 0;
@@ -222,20 +223,24 @@ void RasterReader::Impl::choose_scale(const RasterOptions& o) {
   }
 }
 
+// Masks: a per-dataset mask (alpha, mask band) applies as it is; per-band nodata masks mark a pixel
+// nodata only when every chosen band is nodata there (rasterio's dataset mask: one band at its
+// nodata value in a valid pixel, e.g. a 0 in a dark red channel, is data).
 void RasterReader::Impl::choose_masks(const RasterOptions& o) {
-  bool dataset_mask_taken = false;
+  std::size_t distinct = 0;
   for (std::size_t i = 0; i < 3; ++i) {
     if (std::find(band_no.begin(), band_no.begin() + std::ptrdiff_t(i), band_no[i]) != band_no.begin() + std::ptrdiff_t(i))
       continue;  // a band chosen twice: its mask once
+    ++distinct;
     const int flags = bands[i]->GetMaskFlags();
-    if (flags & GMF_ALL_VALID) continue;
-    if ((flags & GMF_ALPHA) && !o.use_alpha) continue;
     if (flags & GMF_PER_DATASET) {
-      if (dataset_mask_taken) continue;
-      dataset_mask_taken = true;
+      if (!((flags & GMF_ALPHA) && !o.use_alpha) && !dataset_mask) dataset_mask = bands[i]->GetMaskBand();
+    } else if (!(flags & GMF_ALL_VALID)) {
+      band_masks.push_back(bands[i]->GetMaskBand());
     }
-    masks.push_back(bands[i]->GetMaskBand());
   }
+  // A chosen band without a nodata value of its own is always data: no pixel has all bands nodata.
+  if (band_masks.size() < distinct) band_masks.clear();
 }
 
 void RasterReader::Impl::read_georef(GDALDataset* d, GeoRef& g) const {
@@ -333,14 +338,20 @@ void RasterReader::Impl::read_block(int x0, int y0, int w, int h, int bw, int bh
       }
     }
   }
-  if (!valid || masks.empty()) return;
-  // The smallest mask value (an alpha mask keeps its alpha; 0 = nodata).
-  std::fill(valid, valid + n, std::uint8_t(255));
+  if (!valid || (!dataset_mask && band_masks.empty())) return;
   std::vector<std::uint8_t> m(n);
-  for (GDALRasterBand* mb : masks) {
-    if (mb->RasterIO(GF_Read, x0, y0, w, h, m.data(), bw, bh, GDT_Byte, 0, 0, &extra) != CE_None) fail();
-    for (std::size_t p = 0; p < n; ++p) valid[p] = std::min(valid[p], m[p]);
+  if (dataset_mask) {  // its value (an alpha mask keeps the alpha; 0 = nodata)
+    if (dataset_mask->RasterIO(GF_Read, x0, y0, w, h, valid, bw, bh, GDT_Byte, 0, 0, &extra) != CE_None) fail();
+  } else {
+    std::fill(valid, valid + n, std::uint8_t(255));
   }
+  if (band_masks.empty()) return;
+  std::vector<std::uint8_t> any(n, 0);
+  for (GDALRasterBand* mb : band_masks) {
+    if (mb->RasterIO(GF_Read, x0, y0, w, h, m.data(), bw, bh, GDT_Byte, 0, 0, &extra) != CE_None) fail();
+    for (std::size_t p = 0; p < n; ++p) any[p] = std::max(any[p], m[p]);
+  }
+  for (std::size_t p = 0; p < n; ++p) valid[p] = std::min(valid[p], any[p]);
 }
 
 RasterReader::RasterReader(const std::string& path, const RasterOptions& opt) : p_(std::make_unique<Impl>()) {
@@ -360,7 +371,7 @@ RasterReader::RasterReader(const std::string& path, const RasterOptions& opt) : 
 RasterReader::~RasterReader() = default;
 std::int64_t RasterReader::width() const { return p_->ds->GetRasterXSize(); }
 std::int64_t RasterReader::height() const { return p_->ds->GetRasterYSize(); }
-bool RasterReader::has_mask() const { return !p_->masks.empty(); }
+bool RasterReader::has_mask() const { return p_->dataset_mask || !p_->band_masks.empty(); }
 const GeoRef& RasterReader::geo() const { return p_->geo; }
 const std::string& RasterReader::path() const { return p_->path; }
 double RasterReader::native_pixel_m() const { return p_->native_px_m; }

@@ -12,8 +12,9 @@
 // from overviews when present). Byte bands are taken as they are without a scale; UInt16 PNG is
 // reduced to 8 bits (v >> 8) as stb_image did; any other non-Byte raster without a scale is an error
 // that says what to pass.
-// Nodata: a pixel is nodata when the GDAL mask of any chosen band is 0 (nodata value, mask band, or
-// alpha == 0; `use_alpha` = false ignores alpha masks only).
+// Nodata (GDAL's masks): a pixel is nodata when the raster's per-dataset mask (alpha == 0, or a
+// mask band) is 0, or when every chosen band is at its nodata value (rasterio's dataset mask: one
+// band at 0 in a dark pixel is still data). `use_alpha` = false ignores alpha masks.
 // GSD: with `gsd_m` > 0 the raster is resampled with the GDAL warper (average when shrinking,
 // bilinear when enlarging) so that a pixel covers gsd_m metres (the CRS's metres when projected;
 // for a geographic CRS the degrees matching gsd_m on the ellipsoid at the scene centre).

@@ -38,7 +38,11 @@ TEST(CpuGeoRaster, BandsScaleAndNodataFromTheRaster) {
   test::TempDir dir("geo_read");
   RasterSpec s;
   s.type = GDT_UInt16, s.has_nodata = true, s.nodata = 0;
-  s.value = [](int b, int x, int y) { return b == 0 ? x * 100.0 : b == 1 ? y * 100.0 + 1 : 1000.0; };
+  // Nodata (0 in all bands) at x = 0, y < 2; band 1 alone is 0 on the rest of column 0 (still data).
+  s.value = [](int b, int x, int y) {
+    if (x == 0 && y < 2) return 0.0;
+    return b == 0 ? x * 100.0 : b == 1 ? y * 100.0 + 1 : 1000.0;
+  };
   const std::string path = dir.file("u16.tif");
   make_raster(path, s);
 
@@ -60,8 +64,9 @@ TEST(CpuGeoRaster, BandsScaleAndNodataFromTheRaster) {
     }
   };
   expect_px(5, 7), expect_px(63, 47), expect_px(1, 0);
-  EXPECT_EQ(img.valid[0], 0);            // band 1 is 0 (its nodata) at x = 0
-  EXPECT_EQ(img.valid[64 * 3], 0);
+  EXPECT_EQ(img.valid[0], 0);       // all bands at their nodata value
+  EXPECT_EQ(img.valid[64], 0);
+  EXPECT_NE(img.valid[64 * 3], 0);  // only band 1 at 0: data
   EXPECT_NE(img.valid[1], 0);
 
   // Per-band pairs and a band order.
