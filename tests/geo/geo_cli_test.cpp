@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "model/palette.h"
 #include "tests/geo/geo_support.h"
 #include "tests/support/files.h"
 
@@ -172,6 +173,34 @@ TEST(CpuGeoCli, GsdResamplesAndAMismatchWarnsOnce) {
   geotest::write_tiny_checkpoint(c.ckpt, 3, "40");
   ASSERT_EQ(c.segment(c.dir.file("a.tif"), "", log), 0) << log;
   EXPECT_EQ(log.find("warning"), std::string::npos) << log;
+}
+
+TEST(CpuGeoCli, TrainRecordsTheGsdAndOldCheckpointsReadAs10) {
+  Cli c;
+  if (c.bin.empty()) GTEST_SKIP() << "LC_LANDCOVER_BIN is not set (ctest sets it to the built landcover)";
+  EXPECT_EQ(load_inference_model(c.ckpt).gsd_m, 10.0);  // written without gsd_m, as before --gsd
+  // A two-class data set of 64x64 PNGs, 5 per class.
+  for (const std::string cls : {"dark", "light"})
+    for (int i = 0; i < 5; ++i) {
+      fs::create_directories(c.dir.file("data/" + cls));
+      std::vector<std::uint8_t> px(64 * 64 * 3, std::uint8_t(cls == "dark" ? 20 + i : 200 + i));
+      const std::vector<std::uint8_t> png = encode_png(64, 64, 3, px.data());
+      std::ofstream(c.dir.file("data/" + cls + "/" + std::to_string(i) + ".png"), std::ios::binary)
+          .write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size()));
+    }
+  const std::string out = c.dir.file("t.ckpt");
+  ASSERT_EQ(test::run_logged("'" + c.bin + "' train --backend cpu --epochs 1 --batch 2 --no-cache --gsd 30 --data '" +
+                                 c.dir.file("data") + "' --out '" + out + "'",
+                             c.dir.file("train.log")),
+            0)
+      << test::read_text_file(c.dir.file("train.log"));
+  EXPECT_EQ(load_inference_model(out).gsd_m, 30.0);
+  EXPECT_EQ(test::run_logged("'" + c.bin + "' train --backend cpu --gsd 0 --data '" + c.dir.file("data") + "' --out '" +
+                                 c.dir.file("u.ckpt") + "'",
+                             c.dir.file("train0.log")),
+            1)
+      << test::read_text_file(c.dir.file("train0.log"));
+  EXPECT_NE(test::read_text_file(c.dir.file("train0.log")).find("--gsd must be a positive number"), std::string::npos);
 }
 
 }  // namespace
