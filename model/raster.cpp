@@ -202,7 +202,9 @@ void RasterReader::Impl::choose_scale(const RasterOptions& o) {
       constexpr int kBuckets = 1024;
       std::vector<GUIntBig> hist(kBuckets, 0);
       const double lo = mn - 0.5, hi = std::max(mx + 0.5, lo + 1);
-      if (bands[i]->GetHistogram(lo, hi, kBuckets, hist.data(), FALSE, TRUE, GDALDummyProgress, nullptr) != CE_None)
+      // The base class's histogram: the PAM override would cache it into an .aux.xml beside the input.
+      if (bands[i]->GDALRasterBand::GetHistogram(lo, hi, kBuckets, hist.data(), FALSE, TRUE, GDALDummyProgress, nullptr) !=
+          CE_None)
         LC_FAIL(path, ": --scale auto: no histogram for band ", band_no[i], ": ", QuietGdal::last("unknown reason"));
       GUIntBig total = 0;
       for (GUIntBig h : hist) total += h;
