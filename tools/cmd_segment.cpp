@@ -169,8 +169,10 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
       std::printf("  %-22s %8.4f%%  (%lld px)\n", c.name.c_str(), c.percent(), static_cast<long long>(c.pixels));
   }
   if (f.nodata > 0) std::printf("  %-22s %lld px excluded\n", "(nodata)", static_cast<long long>(f.nodata));
-  std::printf("  outputs: %s_{classes,overlay}.png, %s_fractions.{csv,json}%s\n", out("").c_str(), out("").c_str(),
-              o.probs ? ", _probs.npy" : "");
+  std::printf("  outputs: %s_{classes,overlay}.png, %s_fractions.{csv,json}%s%s%s%s\n", out("").c_str(), out("").c_str(),
+              o.probs ? ", _probs.npy" : "", geo_out ? ", _classes.tif (" : "", geo_out ? geo.crs_name.c_str() : "",
+              geo_out ? (o.probs ? ", _probs.tif)" : ")") : "");
+  if (!o.zones.empty()) std::printf("  zones: %zu in %s_zones.{csv,gpkg}\n", areas.zones.size(), out("").c_str());
   std::fflush(stdout);
 
   if (o.compare_naive && so.mode == lc::SegmentMode::pixel) {
