@@ -357,6 +357,7 @@ void RasterReader::Impl::read_block(int x0, int y0, int w, int h, int bw, int bh
 }
 
 RasterReader::RasterReader(const std::string& path, const RasterOptions& opt) : p_(std::make_unique<Impl>()) {
+  QuietGdal quiet;  // GDAL's warnings (e.g. on reading a TIFF directory) would add lines of their own
   p_->path = path;
   p_->open();
   p_->read_georef(p_->src, p_->geo);
