@@ -130,11 +130,22 @@ TEST(CpuGeoRaster, BadRastersGiveOneLineErrorsNamingTheFile) {
   EXPECT_NE(error_of([&] { RasterReader r(dir.file("missing.tif"), {}); }).find("missing.tif: cannot read"), std::string::npos);
   for (const std::string& m : {cut, text}) EXPECT_EQ(m.find('\n'), std::string::npos) << m;
 
+  // The acquisition date from the metadata (the file's own TIFFTAG_DATETIME is not one).
+  RasterSpec dated;
+  dated.metadata = {{"TIFFTAG_DATETIME", "2001:01:01 00:00:00"}, {"DATE_ACQUIRED", "2019:07:14"}};
+  make_raster(dir.file("dated.tif"), dated);
+  EXPECT_EQ(RasterReader(dir.file("dated.tif"), {}).geo().date, "2019-07-14");
+  RasterSpec undated;
+  undated.metadata = {{"TIFFTAG_DATETIME", "2001:01:01 00:00:00"}};
+  make_raster(dir.file("undated.tif"), undated);
+  EXPECT_EQ(RasterReader(dir.file("undated.tif"), {}).geo().date, "");
+
   // No CRS: read as before, not georeferenced.
   make_raster(dir.file("plain.tif"), RasterSpec{});
   RasterReader plain(dir.file("plain.tif"), {});
   EXPECT_FALSE(plain.geo().georeferenced);
-  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"cut.tif", "full.tif", "plain.tif", "rot.tif", "text.tif", "two.tif"}));
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"cut.tif", "dated.tif", "full.tif", "plain.tif", "rot.tif", "text.tif",
+                                                      "two.tif", "undated.tif"}));
 }
 
 TEST(CpuGeoRaster, PngAndGeoTiffOfTheSamePixelsSegmentIdentically) {

@@ -62,6 +62,7 @@ struct RasterSpec {
   double nodata = 0;
   std::vector<std::string> options;              // creation options, e.g. "TILED=YES"
   std::string driver = "GTiff";
+  std::vector<std::pair<std::string, std::string>> metadata;  // dataset metadata items
   // value of band b (0-based) at (x, y)
   std::function<double(int b, int x, int y)> value = [](int b, int x, int y) { return double((x * 7 + y * 3 + b * 50) % 256); };
 };
@@ -79,6 +80,7 @@ inline void make_raster(const std::string& path, const RasterSpec& s) {
       throw std::runtime_error("make_raster: write failed");
     if (s.has_nodata) band->SetNoDataValue(s.nodata);
   }
+  for (const auto& [k, v] : s.metadata) ds->SetMetadataItem(k.c_str(), v.c_str());
   if (s.epsg) {
     OGRSpatialReference srs;
     srs.importFromEPSG(s.epsg);
