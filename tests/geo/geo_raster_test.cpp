@@ -202,5 +202,24 @@ TEST(CpuGeoRaster, PngAndGeoTiffOfTheSamePixelsSegmentIdentically) {
   EXPECT_EQ(from_mask.cls, mem.cls);
 }
 
+TEST(CpuGeoRaster, Jpeg2000ReadsLosslesslyWhenGdalHasTheDriver) {
+  gdal_init();
+  if (!GetGDALDriverManager()->GetDriverByName("JP2OpenJPEG"))
+    GTEST_SKIP() << "this GDAL has no JP2OpenJPEG driver (JPEG 2000 is read only where it has)";
+  test::TempDir dir("geo_jp2");
+  RasterSpec s;
+  s.driver = "JP2OpenJPEG", s.epsg = 32620, s.gt = {600000, 60, 0, 1400000, 0, -60};
+  s.options = {"REVERSIBLE=YES", "QUALITY=100"};
+  make_raster(dir.file("a.jp2"), s);
+  RasterReader r(dir.file("a.jp2"), {});
+  EXPECT_TRUE(r.geo().georeferenced);
+  EXPECT_EQ(r.geo().crs_name, "EPSG:32620");
+  const RgbImage img = r.read_reduced(64, 48, nullptr);
+  for (int y = 0; y < 48; y += 7)
+    for (int x = 0; x < 64; x += 5)
+      for (int b = 0; b < 3; ++b)
+        ASSERT_EQ(img.rgb[(std::size_t(y) * 64 + std::size_t(x)) * 3 + std::size_t(b)], std::uint8_t(s.value(b, x, y)));
+}
+
 }  // namespace
 }  // namespace lc
