@@ -1,6 +1,8 @@
 // Inference with a trained checkpoint (see inference.h).
-// Depends on: model/inference.h, model/palette.h (class limit), kernels/image/image.h, stb_image.
+// Depends on: model/inference.h, model/palette.h (class limit), kernels/image/image.h, model/raster.h (GDAL).
 #include "model/inference.h"
+
+#include "model/raster.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -13,11 +15,6 @@
 #include "kernels/image/image.h"
 #include "model/model_spec.h"
 #include "model/palette.h"
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#include <stb_image.h>
-#pragma GCC diagnostic pop
 
 namespace lc {
 
@@ -39,6 +36,15 @@ LoadedModel load_inference_model(const std::string& path) {
   check_checkpoint_shapes(ck, m.layers, path);
   m.class_names = std::move(ck.class_names);
   m.params = std::move(ck.params);
+  if (const std::string* g = ck.find_meta("gsd_m")) {  // absent in older checkpoints: the default
+    std::size_t used = 0;
+    try {
+      m.gsd_m = std::stod(*g, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    LC_CHECK(used == g->size() && m.gsd_m > 0, m.origin, ": bad gsd_m '", *g, "'");
+  }
   return m;
 }
 
@@ -79,42 +85,13 @@ void check_image_size(int width, int height, const std::string& origin) {
            ": larger than the limit of ", kMaxImageSide, " pixels per side");
 }
 
-InputImage read_input_image(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) LC_FAIL(path, ": cannot read: ", std::strerror(errno));
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
-  int w = 0, h = 0, n = 0;
-  if (!stbi_info_from_file(f, &w, &h, &n)) {
-    const char* why = stbi_failure_reason();
-    LC_FAIL(path, ": cannot decode: ", why ? why : "unknown image format");
-  }
-  check_image_size(w, h, path);
-  const bool has_alpha = n == 2 || n == 4;
-  const int want = has_alpha ? 4 : 3;
-  int w2 = 0, h2 = 0, n2 = 0;
-  unsigned char* px = stbi_load_from_file(f, &w2, &h2, &n2, want);
-  if (!px) {
-    const char* why = stbi_failure_reason();
-    LC_FAIL(path, ": cannot decode: ", why ? why : "unknown image format");
-  }
-  std::unique_ptr<unsigned char, void (*)(void*)> owned(px, stbi_image_free);
-  LC_CHECK(w2 == w && h2 == h, path, ": cannot decode: size changed between header and data");
+InputImage read_input_image(const std::string& path) { return read_input_image(path, RasterOptions{}); }
+
+InputImage read_input_image(const std::string& path, const RasterOptions& opt) {
+  RasterImage r = read_raster_image(path, opt);
   InputImage in;
-  in.image.width = w;
-  in.image.height = h;
-  const std::size_t npx = std::size_t(w) * std::size_t(h);
-  if (!has_alpha) {
-    in.image.rgb.assign(px, px + npx * 3);
-    return in;
-  }
-  in.image.rgb.resize(npx * 3);
-  in.alpha.resize(npx);
-  for (std::size_t i = 0; i < npx; ++i) {
-    in.image.rgb[i * 3 + 0] = px[i * 4 + 0];
-    in.image.rgb[i * 3 + 1] = px[i * 4 + 1];
-    in.image.rgb[i * 3 + 2] = px[i * 4 + 2];
-    in.alpha[i] = px[i * 4 + 3];
-  }
+  in.image = std::move(r.image);
+  in.alpha = std::move(r.valid);
   return in;
 }
 

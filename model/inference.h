@@ -2,8 +2,7 @@
 // its weights, classifying whole images (`landcover classify`), and reading input images with
 // their alpha channel and a size limit (classify and segment).
 // Depends on: model/checkpoint.h, model/model_spec.h, model/image_io.h, runtime/graph.h,
-// kernels/image/image.h (resize_u8, gather_batch), stb_image (declarations only; the implementation
-// lives in model/image_io.cpp).
+// kernels/image/image.h (resize_u8, gather_batch), model/raster.h (input images through GDAL).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +25,7 @@ struct LoadedModel {
   std::vector<LayerInfo> layers;
   std::vector<NamedTensor> params;       // empty: random initialisation (benchmarks), see below
   std::uint64_t init_seed = 0;           // used when params is empty
+  double gsd_m = 10;                     // ground sampling distance trained at (checkpoint meta gsd_m; 10 = EuroSAT)
   int classes() const { return int(class_names.size()); }
   int input_h() const { return spec.height; }
   int input_w() const { return spec.width; }
@@ -47,8 +47,9 @@ std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backen
 
 // ---- Input images ------------------------------------------------------------------------------
 
-// The largest accepted image side (a full 10980x10980 Sentinel-2 tile fits) and the smallest.
-inline constexpr int kMaxImageSide = 32768;
+// The largest accepted image side (window mode reads by tiles, so memory does not grow with the
+// height; classify and pixel mode read the whole image) and the smallest.
+inline constexpr int kMaxImageSide = 262144;
 inline constexpr int kMinImageSide = 2;
 
 // An RGB image and, when the file has an alpha channel (grey+alpha, RGBA), its alpha plane.
@@ -57,9 +58,12 @@ struct InputImage {
   std::vector<std::uint8_t> alpha;  // empty, or width * height bytes (0 = transparent)
 };
 
-// Reads any image stb_image decodes. The size is read from the header first: a side above
-// kMaxImageSide or below kMinImageSide is refused before decoding ("<path>: image is 1x1: ...").
-// Unreadable / truncated / corrupt files throw "<path>: cannot read|decode: <reason>".
+// Reads any raster GDAL reads, whole (model/raster.h: bands, scaling, nodata; `alpha` holds the
+// nodata mask, 0 = nodata, the alpha value for an alpha channel). The size is read from the header
+// first: a side above kMaxImageSide or below kMinImageSide is refused before decoding ("<path>:
+// image is 1x1: ..."). Unreadable / truncated / corrupt files throw "<path>: cannot read|decode: <reason>".
+struct RasterOptions;
+InputImage read_input_image(const std::string& path, const RasterOptions& opt);
 InputImage read_input_image(const std::string& path);
 // The same checks for an image already in memory (tests).
 void check_image_size(int width, int height, const std::string& origin);

@@ -4,6 +4,7 @@
 #include "model/palette.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -137,8 +138,25 @@ Fractions compute_fractions(const std::vector<std::string>& names, const std::ve
   return f;
 }
 
+Fractions compute_area_fractions(const std::vector<std::string>& names, const std::vector<std::int64_t>& counts,
+                                 const std::vector<double>& class_km2, double nodata_km2) {
+  Fractions f = compute_fractions(names, counts);
+  LC_CHECK(class_km2.size() == names.size(), "fractions: ", class_km2.size(), " areas for ", names.size(), " classes");
+  std::vector<std::int64_t> m2(names.size() + 2, 0);
+  for (std::size_t i = 0; i < names.size(); ++i) m2[i] = std::llround(class_km2[i] * 1e6);
+  const Fractions by_area = compute_fractions(names, m2);
+  f.has_area = true;
+  f.valid_km2 = 0, f.nodata_km2 = nodata_km2;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    f.classes[i].km2 = class_km2[i];
+    f.classes[i].percent_micro = by_area.classes[i].percent_micro;
+    f.valid_km2 += class_km2[i];
+  }
+  return f;
+}
+
 std::string fractions_csv(const Fractions& f) {
-  std::string s = "class,index,colour,pixels,percent\n";
+  std::string s = f.has_area ? "class,index,colour,pixels,percent,km2\n" : "class,index,colour,pixels,percent\n";
   for (const ClassFraction& c : f.classes) {
     std::string name = c.name;
     if (name.find_first_of(",\"\n") != std::string::npos) {
@@ -147,7 +165,13 @@ std::string fractions_csv(const Fractions& f) {
       name = q + "\"";
     }
     s += name + "," + std::to_string(c.index) + "," + colour_hex(palette_colour(c.index)) + "," +
-         std::to_string(c.pixels) + "," + c.percent_text() + "\n";
+         std::to_string(c.pixels) + "," + c.percent_text();
+    if (f.has_area) {
+      char km2[64];
+      std::snprintf(km2, sizeof km2, ",%.6f", c.km2);
+      s += km2;
+    }
+    s += "\n";
   }
   return s;
 }
@@ -156,13 +180,16 @@ std::string fractions_json(const Fractions& f, const std::string& extra) {
   nlohmann::ordered_json j = extra.empty() ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(extra);
   j["valid_pixels"] = f.valid;
   j["nodata_pixels"] = f.nodata;
+  if (f.has_area) j["valid_km2"] = f.valid_km2, j["nodata_km2"] = f.nodata_km2;
   nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-  for (const ClassFraction& c : f.classes)
+  for (const ClassFraction& c : f.classes) {
     arr.push_back({{"class", c.name},
                    {"index", c.index},
                    {"colour", colour_hex(palette_colour(c.index))},
                    {"pixels", c.pixels},
                    {"percent", c.percent()}});
+    if (f.has_area) arr.back()["km2"] = c.km2;
+  }
   j["classes"] = arr;
   return j.dump(2) + "\n";
 }

@@ -43,6 +43,7 @@ struct ClassFraction {
   std::string name;
   std::int64_t pixels = 0;
   std::int64_t percent_micro = 0;  // percent in units of 1e-6 (largest-remainder rounding)
+  double km2 = -1;                 // area on the ellipsoid (georeferenced scenes), else -1
   double percent() const { return double(percent_micro) / 1e6; }
   std::string percent_text() const;  // "12.345678"
 };
@@ -50,11 +51,17 @@ struct ClassFraction {
 struct Fractions {
   std::vector<ClassFraction> classes;  // every class, in index order
   std::int64_t valid = 0, nodata = 0;  // nodata includes out-of-range classes (never expected)
+  bool has_area = false;               // georeferenced: km2 set, percents are of the valid area
+  double valid_km2 = 0, nodata_km2 = 0;
 };
 
 // counts: [classes + 2] in the class_map op's bins (classes, nodata, out of range).
 Fractions compute_fractions(const std::vector<std::string>& names, const std::vector<std::int64_t>& counts);
-std::string fractions_csv(const Fractions& f);  // "class,index,colour,pixels,percent\n..."
+// Area-true fractions (georeferenced scenes): pixels as compute_fractions, km2 per class, and the
+// percents of the valid area (largest remainder over the areas in m^2).
+Fractions compute_area_fractions(const std::vector<std::string>& names, const std::vector<std::int64_t>& counts,
+                                 const std::vector<double>& class_km2, double nodata_km2);
+std::string fractions_csv(const Fractions& f);  // "class,index,colour,pixels,percent[,km2]\n..."
 // `extra` is a JSON object text merged at the top level (image, mode, grid), "" for none.
 std::string fractions_json(const Fractions& f, const std::string& extra_json_object);
 

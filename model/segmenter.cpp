@@ -59,6 +59,7 @@ void run_class_map(BackendKind k, const ClassMapArgs& a, const std::int32_t* cls
 }
 
 constexpr std::size_t align256(std::size_t n) { return (n + 255) / 256 * 256; }
+constexpr std::int64_t kMaxTileBytes = std::int64_t(64) << 20;
 
 // Window mode: the cell counts (class_map's bins) as image pixels. Every cell covers an S x S
 // block except in the last map row and column, which cover the H and W left over; so all bins are
@@ -83,7 +84,34 @@ std::vector<std::int64_t> block_areas(const SegmentResult& r, int K, std::int64_
   return px;
 }
 
+// The nodata flags of map rows [r0, r1) from their centre pixels in the tile just read (rgb and
+// pixel_valid hold the pixels of rect q).
+void tile_mask(const std::uint8_t* rgb, const std::uint8_t* pixel_valid, const PixelRect& q, std::int64_t r0,
+               std::int64_t r1, SegmentResult& r, const SegmentOptions& opt, std::int64_t H, std::int64_t W) {
+  const std::int64_t S = r.stride, mw = r.map_w, tw = q.x1 - q.x0;
+  for (std::int64_t i = r0; i < r1; ++i) {
+    const std::int64_t cy = window_centre(i, S, H) - q.y0;
+    for (std::int64_t j = 0; j < mw; ++j) {
+      const std::size_t p = std::size_t(cy * tw + window_centre(j, S, W) - q.x0);
+      bool nodata = pixel_valid && pixel_valid[p] == 0;
+      if (opt.has_nodata_rgb) {
+        const std::uint8_t* c = &rgb[p * 3];
+        nodata = nodata || (c[0] == opt.nodata_rgb[0] && c[1] == opt.nodata_rgb[1] && c[2] == opt.nodata_rgb[2]);
+      }
+      r.valid[std::size_t(i * mw + j)] = nodata ? 0 : 1;
+    }
+  }
+}
+
 }  // namespace
+
+void MemoryImageSource::read(const PixelRect& q, std::uint8_t* rgb, std::uint8_t* valid) {
+  const std::int64_t W = img_.width, tw = q.x1 - q.x0;
+  for (std::int64_t y = q.y0; y < q.y1; ++y) {
+    std::memcpy(rgb + (y - q.y0) * tw * 3, &img_.rgb[std::size_t((y * W + q.x0) * 3)], std::size_t(tw * 3));
+    if (valid && masked_) std::memcpy(valid + (y - q.y0) * tw, &alpha_[std::size_t(y * W + q.x0)], std::size_t(tw));
+  }
+}
 
 Segmenter::Segmenter(const LoadedModel& model, Backend& backend, int batch)
     : model_(model), backend_(backend), batch_(batch) {
@@ -111,9 +139,26 @@ SegmentResult Segmenter::segment(const InputImage& in, const SegmentOptions& opt
            "image: pixel buffer size does not match ", in.image.width, "x", in.image.height);
   LC_CHECK(in.alpha.empty() || in.alpha.size() == std::size_t(in.image.width) * std::size_t(in.image.height),
            "image: alpha plane size does not match");
+  if (opt.mode == SegmentMode::pixel) return timed([&] { return segment_pixel(in, opt); });
+  MemoryImageSource src(in.image, in.alpha, opt.use_alpha);
+  return timed([&] { return segment_window(src, opt); });
+}
+
+SegmentResult Segmenter::segment(ImageSource& src, const SegmentOptions& opt) {
+  if (opt.mode == SegmentMode::window) return timed([&] { return segment_window(src, opt); });
+  // Pixel mode resizes the whole image: read it whole.
+  InputImage in;
+  in.image.width = int(src.width()), in.image.height = int(src.height());
+  in.image.rgb.resize(std::size_t(src.width()) * std::size_t(src.height()) * 3);
+  src.read(PixelRect{0, src.height(), 0, src.width()}, in.image.rgb.data(), nullptr);
+  return segment(in, opt);
+}
+
+template <class F>
+SegmentResult Segmenter::timed(F&& run) {
   const double t0 = now_s();
   const TransferCounts c0 = backend_.device().counts();
-  SegmentResult r = opt.mode == SegmentMode::pixel ? segment_pixel(in, opt) : segment_window(in, opt);
+  SegmentResult r = run();
   backend_.synchronize();
   r.stats.transfers = diff(backend_.device().counts(), c0);
   r.stats.seconds = now_s() - t0;
@@ -233,7 +278,7 @@ Segmenter::NaiveRun Segmenter::naive_pixel(const RgbImage& img, int size, std::i
 
 // ---- window mode -------------------------------------------------------------------------------
 
-SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptions& opt) {
+SegmentResult Segmenter::segment_window(ImageSource& src, const SegmentOptions& opt) {
   LC_CHECK(opt.stride >= 1 && opt.stride <= 4096, "--stride must be in 1..4096, got ", opt.stride);
   LC_CHECK(opt.tile_windows >= 0, "tile windows must be >= 0");
   LC_CHECK(model_.input_h() == model_.input_w(), model_.origin, ": window mode needs a square model input, the model takes ",
@@ -242,36 +287,22 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   const stream_t s = backend_.stream();
   const BackendKind kind = backend_.kind();
   const int K = model_.classes(), win = model_.input_h(), S = opt.stride;
-  const std::int64_t H = in.image.height, W = in.image.width;
+  const std::int64_t H = src.height(), W = src.width();  // sizes checked by the source's reader
 
   WindowArgs base;
   base.image_h = H, base.image_w = W, base.channels = 3, base.stride = S, base.window = win;
   const std::int64_t mh = window_map_h(base), mw = window_map_w(base), cells = mh * mw;
   const std::int64_t tile_windows = opt.tile_windows > 0 ? opt.tile_windows : 16 * std::int64_t(batch_);
-  const std::int64_t rows_per_tile = std::max<std::int64_t>(1, tile_windows / mw);
+  // Whole map rows per tile: at most tile_windows windows and (unless one row needs more) at most
+  // kMaxTileBytes of source pixels, so a large stride does not make tiles of many image rows.
+  const std::int64_t rows_by_bytes = kMaxTileBytes / std::max<std::int64_t>(1, std::int64_t(S) * W * 3);
+  const std::int64_t rows_per_tile = std::max<std::int64_t>(1, std::min(tile_windows / mw, rows_by_bytes));
   const std::int64_t tiles = (mh + rows_per_tile - 1) / rows_per_tile;
 
-  // Nodata mask on the host, one byte per cell from its centre pixel.
-  const bool use_alpha = opt.use_alpha && !in.alpha.empty();
-  const bool masked = use_alpha || opt.has_nodata_rgb;
+  // Nodata: a cell is nodata when its centre pixel is (the source's mask, or --nodata's colour).
+  const bool masked = src.has_mask() || opt.has_nodata_rgb;
   SegmentResult r;
-  r.map_h = mh, r.map_w = mw, r.stride = S;
-  if (masked) {
-    r.valid.assign(std::size_t(cells), 1);
-    for (std::int64_t i = 0; i < mh; ++i) {
-      const std::int64_t cy = window_centre(i, S, H);
-      for (std::int64_t j = 0; j < mw; ++j) {
-        const std::int64_t cx = window_centre(j, S, W);
-        const std::size_t p = std::size_t(cy * W + cx);
-        bool nodata = use_alpha && in.alpha[p] == 0;
-        if (opt.has_nodata_rgb) {
-          const std::uint8_t* c = &in.image.rgb[p * 3];
-          nodata = nodata || (c[0] == opt.nodata_rgb[0] && c[1] == opt.nodata_rgb[1] && c[2] == opt.nodata_rgb[2]);
-        }
-        r.valid[std::size_t(i * mw + j)] = nodata ? 0 : 1;
-      }
-    }
-  }
+  r.map_h = mh, r.map_w = mw, r.stride = S, r.valid.assign(masked ? std::size_t(cells) : 0, 1);
 
   // The source rectangle of every tile, and the largest tile (one staging allocation).
   std::vector<PixelRect> rects(static_cast<std::size_t>(tiles));
@@ -293,6 +324,7 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   DevBuf d_counts(dev, (std::size_t(K) + 2) * 8);
   r.stats.device_bytes = d_stage.bytes() + d_top.bytes() + d_probs.bytes() + d_counts.bytes();
   std::vector<std::uint8_t> stage(stage_bytes);
+  std::vector<std::uint8_t> pixel_valid(src.has_mask() ? max_px : 0);
 
   r.cls.resize(std::size_t(cells));
   if (opt.want_probs && !opt.probs_sink) r.probs.resize(std::size_t(cells) * std::size_t(K));
@@ -305,11 +337,12 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
     const std::int64_t first = r0 * mw, count = (r1 - r0) * mw;
     const PixelRect& q = rects[std::size_t(t)];
     const std::int64_t th = q.y1 - q.y0, tw = q.x1 - q.x0;
-    // Pack the tile's pixels (and mask) into the staging buffer: one upload.
-    for (std::int64_t y = 0; y < th; ++y)
-      std::memcpy(&stage[std::size_t(y * tw * 3)], &in.image.rgb[std::size_t(((q.y0 + y) * W + q.x0) * 3)],
-                  std::size_t(tw * 3));
-    if (masked) std::memcpy(&stage[mask_off], &r.valid[std::size_t(first)], std::size_t(count));
+    // Read the tile's pixels into the staging buffer, its cells' mask after them: one upload.
+    src.read(q, stage.data(), src.has_mask() ? pixel_valid.data() : nullptr);
+    if (masked) {
+      tile_mask(stage.data(), src.has_mask() ? pixel_valid.data() : nullptr, q, r0, r1, r, opt, H, W);
+      std::memcpy(&stage[mask_off], &r.valid[std::size_t(first)], std::size_t(count));
+    }
     dev.copy_h2d(d_stage.as<std::uint8_t>(), stage.data(), masked ? mask_off + std::size_t(count) : std::size_t(th * tw * 3), s);
 
     for (std::int64_t b0 = 0; b0 < count; b0 += batch_) {

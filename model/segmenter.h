@@ -21,12 +21,14 @@
 //   full-resolution image centred on the middle pixel of the cell's S x S block; the window's centre
 //   pixel sits at window row/column K/2. Border handling: reflect-101 (OpenCV BORDER_REFLECT_101,
 //   edge pixel not repeated), folded as often as needed; see kernels/image/image.h for why.
-//   Nodata: a cell is nodata when its centre pixel is (alpha == 0 when the file has an alpha channel
-//   and use_alpha, or its RGB equals --nodata); nodata cells are still classified (the batch is
+//   Nodata: a cell is nodata when its centre pixel is (the source's mask: alpha == 0 when the file
+//   has an alpha channel and use_alpha, a raster's nodata value or mask band; or its RGB equals
+//   --nodata); nodata cells are still classified (the batch is
 //   fixed work) but excluded from the map colours and the fractions.
 //   Tiling: the map is processed in tiles of whole map rows, at most tile_windows windows per tile
-//   (at least one row). For each tile the image rows its windows read (after reflection) are
-//   packed with the tile's nodata mask into one host buffer and uploaded with ONE host-to-device
+//   (at least one row). For each tile the image rows its windows read (after reflection) are read
+//   from the ImageSource (a GDAL raster read by blocks, model/raster.h: the whole scene is never in
+//   host memory) into one host buffer, the tile's nodata mask after them, and uploaded with ONE host-to-device
 //   copy; windows are cut on the device in batches of `batch` (extract_windows) and classified
 //   (Network::predict); the class counts accumulate on the device (class_map); the tile's classes
 //   come back with ONE device-to-host copy (plus one for the probabilities when asked for), and the
@@ -34,8 +36,8 @@
 //   arena for `batch` windows), is bounded by
 //     tile:    (rows_per_tile * S + K) * W * 3 bytes + cells_per_tile bytes (mask)
 //     outputs: cells_per_tile * (4 + 4 * classes) bytes,  windows: batch * K * K * 3 * 4 bytes
-//   with rows_per_tile = max(1, tile_windows / map_w): independent of the image height, so any
-//   height runs in bounded memory (a 10980-wide image at stride 1 and the default tile of 16384
+//   with rows_per_tile = max(1, min(tile_windows / map_w, 64 MiB / (S * W * 3))): independent of
+//   the image height (and of S), so any height runs in bounded memory (a 10980-wide image at stride 1 and the default tile of 16384
 //   windows: about 2.3 MB tile + 0.7 MB outputs + 48 MB windows for batch 1024).
 #pragma once
 
@@ -44,6 +46,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/image_source.h"
 #include "model/inference.h"
 #include "model/palette.h"
 #include "runtime/device.h"
@@ -73,7 +76,7 @@ struct SegmentOptions {
 struct SegmentStats {
   std::int64_t forwards = 0;      // images classified (windows, or unique colours in pixel mode)
   std::int64_t tiles = 0, batches = 0;
-  double seconds = 0;             // wall time of segment(), decoding excluded
+  double seconds = 0;             // wall time of segment() (an ImageSource's tile reads included)
   TransferCounts transfers;       // host<->device copies during segment() (device counters)
   std::size_t device_bytes = 0;   // scratch the segmenter allocated for this image (network excluded)
 };
@@ -104,6 +107,9 @@ class Segmenter {
   // Throws lc::Error for bad options or an image the model cannot take (window mode needs a
   // square model input).
   SegmentResult segment(const InputImage& in, const SegmentOptions& opt);
+  // The same from a source read tile by tile (window mode never holds the whole image; pixel mode
+  // reads it whole). The source's own mask marks nodata (opt.use_alpha applies to InputImage only).
+  SegmentResult segment(ImageSource& src, const SegmentOptions& opt);
 
   // The seed's way, for comparison: pixel mode without batching or deduplication, one forward
   // pass of batch 1 per pixel (upload that pixel's flat patch, predict, download its class), over
@@ -121,7 +127,9 @@ class Segmenter {
 
  private:
   SegmentResult segment_pixel(const InputImage& in, const SegmentOptions& opt);
-  SegmentResult segment_window(const InputImage& in, const SegmentOptions& opt);
+  SegmentResult segment_window(ImageSource& src, const SegmentOptions& opt);
+  template <class F>
+  SegmentResult timed(F&& run);
 
   const LoadedModel& model_;
   Backend& backend_;

@@ -62,7 +62,8 @@ void gather(BackendKind k, const GatherBatchArgs& a, const std::uint8_t* images,
 
 // The settings a checkpoint keeps in its meta section. On resume each is taken from the
 // checkpoint; an explicit option that differs is an error (must_match), except --epochs, which may
-// be raised or lowered explicitly.
+// be raised or lowered explicitly. gsd_m is absent in checkpoints older than --gsd: then the
+// option's value stays.
 struct Setting {
   const char* key;     // meta key
   const char* option;  // command-line option
@@ -98,6 +99,7 @@ const std::vector<Setting>& settings() {
       integer("patience", "--patience", &TrainConfig::patience),
       real("min_delta", "--min-delta", &TrainConfig::min_delta),
       integer("epochs", "--epochs", &TrainConfig::epochs, false),
+      real("gsd_m", "--gsd", &TrainConfig::gsd_m),
   };
   return table;
 }
@@ -107,6 +109,7 @@ void apply_resume_settings(TrainConfig& c, const Checkpoint& ck) {
   const std::string& o = c.resume;
   for (const Setting& st : settings()) {
     const std::string* v = ck.find_meta(st.key);
+    if (!v && std::string(st.key) == "gsd_m") continue;
     LC_CHECK(v != nullptr, "checkpoint ", o, ": no '", st.key, "' setting: not written by `landcover train`");
     TrainConfig theirs = c;
     try {
@@ -228,6 +231,7 @@ void TrainingSession::load_settings() {
   LC_CHECK(cfg.batch >= 1 && cfg.batch <= 65536, "--batch must be in 1..65536, got ", cfg.batch);
   LC_CHECK(cfg.lr > 0 && std::isfinite(cfg.lr), "--lr must be positive, got ", cfg.lr);
   LC_CHECK(cfg.val_split > 0 && cfg.val_split < 1, "--val-split must be in (0, 1), got ", cfg.val_split);
+  LC_CHECK(cfg.gsd_m > 0 && std::isfinite(cfg.gsd_m), "--gsd must be a positive number of metres, got ", cfg.gsd_m);
   LC_CHECK(cfg.patience >= 0, "--patience must be >= 0, got ", cfg.patience);
   LC_CHECK(cfg.min_delta >= 0, "--min-delta must be >= 0, got ", cfg.min_delta);
   LC_CHECK(cfg.max_images >= 0, "--max-images must be >= 0, got ", cfg.max_images);

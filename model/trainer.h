@@ -51,6 +51,7 @@ struct TrainConfig {
   double val_split = 0.2;
   int patience = 7;
   double min_delta = 0.001;
+  double gsd_m = 10;  // ground sampling distance of the training images (metres; checkpoint meta gsd_m)
   std::string augment = "flip";         // none | flip | flip+rot90 (docs/MODEL.md: random horizontal flip)
   std::string out = "landcover.ckpt";   // checkpoint (rewritten every epoch)
   std::string metrics = "";             // metrics CSV; "" = <out without extension>_metrics.csv

@@ -8,5 +8,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   cmake ninja-build g++ pkg-config libgtest-dev libstb-dev libcli11-dev nlohmann-json3-dev \
-  libopenblas-dev libnetcdf-dev libgsl-dev libgdal-dev libplplot-dev plplot-driver-cairo >/dev/null
+  libopenblas-dev libgdal-dev libproj-dev gdal-bin libnetcdf-dev libgsl-dev libplplot-dev \
+  plplot-driver-cairo >/dev/null
 echo "dependencies installed"

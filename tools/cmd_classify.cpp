@@ -1,9 +1,10 @@
 // `landcover classify --model FILE IMAGE...`: whole-image classification with a trained
-// checkpoint. Each image (any size, any format stb_image reads; grey and RGBA become RGB, alpha
-// dropped) is resized to the model's input on the device (the data set's resize) and classified;
+// checkpoint. Each image (any raster GDAL reads, model/raster.h: --bands and --scale as in segment;
+// grey and palette images become RGB, alpha dropped) is read whole and resized to the model's input on the device (the data set's resize) and classified;
 // prints the top class and the top-k with probabilities, or JSON with --json. An image that fails
 // prints one error line and the others go on; the exit status is 1 when any failed.
-// Depends on: model/inference.h, runtime/backend.h, tools/command.h, nlohmann_json.
+// Depends on: model/inference.h, model/raster.h, tools/segment_io.h, runtime/backend.h, tools/command.h,
+// nlohmann_json.
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,8 +13,10 @@
 
 #include "kernels/common/check.h"
 #include "model/inference.h"
+#include "model/raster.h"
 #include "runtime/backend.h"
 #include "tools/command.h"
+#include "tools/segment_io.h"
 
 namespace {
 
@@ -23,10 +26,12 @@ struct Options {
   int top = 3;
   bool json = false;
   std::string backend = "auto";
+  std::string bands, scale;
 };
 
 void run_classify(const Options& o) {
   LC_CHECK(o.top >= 1, "--top must be at least 1, got ", o.top);
+  const lc::RasterOptions ro = lc::tools::raster_options(o.bands, o.scale, 0, true);
   const lc::LoadedModel model = lc::load_inference_model(o.model);
   std::unique_ptr<lc::Backend> backend = lc::make_backend(o.backend);
   lc::Classifier clf(model, *backend);
@@ -35,7 +40,7 @@ void run_classify(const Options& o) {
   int failed = 0;
   for (const std::string& path : o.images) {
     try {
-      const lc::InputImage in = lc::read_input_image(path);
+      const lc::InputImage in = lc::read_input_image(path, ro);
       const lc::Classification c = clf.classify(in.image);
       const std::vector<int> best = lc::top_k(c.probs, k);
       if (o.json) {
@@ -73,7 +78,9 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("classify", "Classify whole images with a trained checkpoint");
   cmd->add_option("--model", o->model, "Checkpoint written by `landcover train`")->required();
-  cmd->add_option("images", o->images, "Image files (PNG, JPEG, BMP, TGA, GIF, ...)")->required();
+  cmd->add_option("images", o->images, "Rasters GDAL reads (PNG, JPEG, GeoTIFF, JPEG 2000, ...)")->required();
+  cmd->add_option("--bands", o->bands, "R,G,B band numbers (1-based; default: the red/green/blue bands, else 1,2,3)");
+  cmd->add_option("--scale", o->scale, "LO,HI (or one pair per band) mapped to 0..255, or auto; needed for non-Byte rasters");
   cmd->add_option("--top", o->top, "Classes to list, most probable first")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON array (image, class, probability, top) instead of text");
   cmd->add_option("--backend", o->backend, "auto | cuda | cudnn | sim | cpu")->capture_default_str();

@@ -9,13 +9,19 @@
 //                         image in pixel mode)
 //   <stem>_fractions.json the same with the run's settings
 //   <stem>_probs.npy      with --probs: float32 [map_h][map_w][classes] (NumPy .npy v1.0)
-// and prints the class percentages. An input that fails (unreadable, truncated, too small or too
+// and, for a georeferenced raster in window mode (model/geo.h):
+//   <stem>_classes.tif    the class map as a COG in the input's CRS (+ .aux.xml: category names)
+//   <stem>_probs.tif      with --probs: one band per class (Byte 0..255, or --probs-type float32)
+//   <stem>_zones.csv/.gpkg with --zones: per-zone class areas (the table `correlate` joins on)
+// where the fractions are areas on the ellipsoid (km2 column, percents of the valid area).
+// Inputs are any raster GDAL reads (model/raster.h), read tile by tile (--bands, --scale, --gsd).
+// It prints the class percentages. An input that fails (unreadable, truncated, too small or too
 // large) prints one error line; the others go on, and the exit status is 1 at the end. Outputs of
 // other inputs are never touched. --compare-naive (pixel mode) also times, on the same image, the
 // batched colours on full-size patches and the seed's way (one batch-1 forward pass per pixel), and
 // prints the speedups.
-// Depends on: model/segmenter.h, model/palette.h, model/checkpoint.h (atomic files),
-// tools/progress.h, tools/command.h.
+// Depends on: model/segmenter.h, model/palette.h, model/checkpoint.h (atomic files), model/raster.h,
+// model/geo.h, tools/segment_io.h, tools/progress.h, tools/command.h.
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -29,11 +35,14 @@
 
 #include "kernels/common/check.h"
 #include "model/checkpoint.h"
+#include "model/geo.h"
+#include "model/raster.h"
 #include "model/segmenter.h"
 #include "runtime/backend.h"
 #include "runtime/nvtx.h"
 #include "tools/command.h"
 #include "tools/progress.h"
+#include "tools/segment_io.h"
 
 namespace {
 
@@ -53,93 +62,67 @@ struct Options {
   bool compare_naive = false;
   std::int64_t naive_pixels = 0;
   bool quiet = false;
+  std::string bands, scale, zones, zone_id, date, probs_type = "byte";
+  double gsd = 0;
 };
-
-lc::Rgb parse_rgb(const std::string& s) {
-  lc::Rgb c{};
-  std::stringstream ss(s);
-  std::string part;
-  int i = 0;
-  while (std::getline(ss, part, ',')) {
-    LC_CHECK(i < 3, "--nodata must be R,G,B, got '", s, "'");
-    std::size_t used = 0;
-    int v = -1;
-    try {
-      v = std::stoi(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    LC_CHECK(used == part.size() && v >= 0 && v <= 255, "--nodata must be R,G,B with values 0..255, got '", s, "'");
-    c[std::size_t(i++)] = std::uint8_t(v);
-  }
-  LC_CHECK(i == 3, "--nodata must be R,G,B, got '", s, "'");
-  return c;
-}
-
-// NumPy .npy v1.0 header for float32 C-order data of `shape`, padded so the data starts at a
-// multiple of 64 bytes.
-std::string npy_header(const std::vector<std::int64_t>& shape) {
-  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
-  for (std::size_t i = 0; i < shape.size(); ++i) dict += std::to_string(shape[i]) + (shape.size() == 1 ? ",)" : i + 1 < shape.size() ? ", " : ")");
-  dict += ", }";
-  std::size_t total = 10 + dict.size() + 1;
-  const std::size_t pad = (64 - total % 64) % 64;
-  dict += std::string(pad, ' ') + "\n";
-  std::string h = "\x93NUMPY";
-  h += char(1), h += char(0);
-  const std::size_t len = dict.size();
-  h += char(len & 0xff), h += char((len >> 8) & 0xff);
-  return h + dict;
-}
 
 std::string stem_of(const std::string& path) { return fs::path(path).stem().string(); }
 
 void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& seg, const std::string& path,
                  const std::string& stem) {
   LC_NVTX_RANGE("image ", stem);
-  const lc::InputImage in = lc::read_input_image(path);
+  lc::RasterReader src(path, lc::tools::raster_options(o.bands, o.scale, o.gsd, !o.no_alpha));
+  const lc::GeoRef& geo = src.geo();
+  const bool window = o.mode == "window", geo_out = window && geo.georeferenced;
+  LC_CHECK(o.zones.empty() || geo_out, path, ": --zones needs a georeferenced raster (a CRS and a geotransform) and --mode window");
+  if (!geo.georeferenced) std::printf("%s: no CRS or geotransform: the outputs are not georeferenced\n", path.c_str());
+  lc::tools::warn_gsd(o.gsd, model, src);
   lc::SegmentOptions so;
-  so.mode = o.mode == "pixel" ? lc::SegmentMode::pixel : lc::SegmentMode::window;
+  so.mode = window ? lc::SegmentMode::window : lc::SegmentMode::pixel;
   so.size = o.size, so.stride = o.stride, so.tile_windows = o.tile_windows;
   so.use_alpha = !o.no_alpha;
-  if (!o.nodata.empty()) so.has_nodata_rgb = true, so.nodata_rgb = parse_rgb(o.nodata);
+  if (!o.nodata.empty()) so.has_nodata_rgb = true, so.nodata_rgb = lc::tools::parse_rgb(o.nodata);
   so.want_probs = o.probs;
   const fs::path dir(o.out_dir);
   auto out = [&](const std::string& suffix) { return (dir / (stem + suffix)).string(); };
   std::optional<lc::AtomicFile> probs_file;
+  std::unique_ptr<lc::ProbsRaster> probs_tif;
   const int K = model.classes();
   if (o.probs) {
     // Streamed into the temporary file tile by tile; renamed into place only after success.
     std::int64_t mh = o.size, mw = o.size;
-    if (so.mode == lc::SegmentMode::window) {
-      mh = (in.image.height + o.stride - 1) / std::max(o.stride, 1);
-      mw = (in.image.width + o.stride - 1) / std::max(o.stride, 1);
-    }
+    if (window) mh = (src.height() + o.stride - 1) / std::max(o.stride, 1), mw = (src.width() + o.stride - 1) / std::max(o.stride, 1);
+    if (geo_out) probs_tif = std::make_unique<lc::ProbsRaster>(mh, mw, model.class_names, o.probs_type == "float32");
     probs_file.emplace(out("_probs.npy"));
-    const std::string h = npy_header({mh, mw, K});
+    const std::string h = lc::tools::npy_header({mh, mw, K});
     probs_file->write(h.data(), h.size());
-    so.probs_sink = [&](std::int64_t, std::int64_t cells, const float* p) {
+    so.probs_sink = [&](std::int64_t first, std::int64_t cells, const float* p) {
       probs_file->write(p, std::size_t(cells) * std::size_t(K) * sizeof(float));
+      if (probs_tif) probs_tif->add(first, cells, p);
     };
   }
   std::unique_ptr<lc::tools::Progress> bar;
   if (!o.quiet) {
     so.progress = [&](std::int64_t done, std::int64_t total) {
-      if (!bar) bar = std::make_unique<lc::tools::Progress>(stem, total, so.mode == lc::SegmentMode::window ? "win" : "colour");
+      if (!bar) bar = std::make_unique<lc::tools::Progress>(stem, total, window ? "win" : "colour");
       bar->update(done);
     };
   }
-  const lc::SegmentResult r = seg.segment(in, so);
+  const lc::SegmentResult r = seg.segment(src, so);
   if (bar) bar->finish();
   bar.reset();
 
-  const lc::Fractions f = lc::compute_fractions(model.class_names, r.pixels);
+  lc::AreaResult areas;
+  if (geo_out) areas = lc::compute_areas(r, K, geo, src.height(), src.width(), lc::ZoneSpec{o.zones, o.zone_id});
+  const lc::Fractions f = geo_out ? lc::compute_area_fractions(model.class_names, r.pixels, areas.class_km2, areas.nodata_km2)
+                                  : lc::compute_fractions(model.class_names, r.pixels);
+  const std::string date = o.date.empty() ? geo.date : o.date;
   nlohmann::ordered_json meta;
   meta["image"] = path;
-  meta["width"] = in.image.width;
-  meta["height"] = in.image.height;
+  meta["width"] = src.width();
+  meta["height"] = src.height();
   meta["mode"] = o.mode;
-  if (so.mode == lc::SegmentMode::window) {
+  if (window) {
     meta["stride"] = o.stride;
     meta["border"] = "reflect101";
   } else {
@@ -149,14 +132,23 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   meta["map_height"] = r.map_h;
   meta["model"] = o.model;
   meta["nodata_colour"] = lc::colour_hex(lc::kNodataColour);
+  meta["input"] = src.describe();
+  if (geo.georeferenced) meta["crs"] = geo.crs_name, meta["date"] = date;
 
   const std::vector<std::uint8_t> map_rgb = lc::colour_map(r.cls, r.valid, K);
   const std::vector<std::uint8_t> classes_png = lc::encode_png(int(r.map_w), int(r.map_h), 3, map_rgb.data());
-  const lc::RgbImage overlay = lc::render_overlay(in.image, r.cls, r.valid, r.map_h, r.map_w, r.stride, f);
+  int ov_stride = r.stride;
+  const lc::RgbImage base = lc::tools::overlay_base(src, ov_stride);
+  const lc::RgbImage overlay = lc::render_overlay(base, r.cls, r.valid, r.map_h, r.map_w, ov_stride, f);
   const std::vector<std::uint8_t> overlay_png = lc::encode_png(overlay.width, overlay.height, 3, overlay.rgb.data());
   const std::string csv = lc::fractions_csv(f), json = lc::fractions_json(f, meta.dump());
+  const std::string zones_csv = o.zones.empty() ? "" : lc::zones_csv(areas, model.class_names, date);
 
-  // Everything computed: write the files (each atomically).
+  // Everything computed: write the files (each atomically; GDAL's first, they can fail on their own).
+  if (geo_out) lc::write_classes_cog(out("_classes.tif"), r, model.class_names, geo);
+  if (probs_tif) probs_tif->write(out("_probs.tif"), geo, r.stride);
+  if (!o.zones.empty()) lc::write_zones_gpkg(out("_zones.gpkg"), areas, model.class_names, date);
+  if (!o.zones.empty()) lc::write_file_atomic(out("_zones.csv"), zones_csv);
   lc::write_file_atomic(out("_classes.png"), classes_png.data(), classes_png.size());
   lc::write_file_atomic(out("_overlay.png"), overlay_png.data(), overlay_png.size());
   lc::write_file_atomic(out("_fractions.csv"), csv);
@@ -166,21 +158,29 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   const lc::SegmentStats& st = r.stats;
   const char* unit = so.mode == lc::SegmentMode::pixel ? "colours" : "windows";
   std::printf("%s: %dx%d, %s mode, map %lldx%lld, %lld forward passes in %.3f s (%.0f %s/s) on %s, %lld tiles\n",
-              path.c_str(), in.image.width, in.image.height, o.mode.c_str(), static_cast<long long>(r.map_w),
+              path.c_str(), int(src.width()), int(src.height()), o.mode.c_str(), static_cast<long long>(r.map_w),
               static_cast<long long>(r.map_h), static_cast<long long>(st.forwards), st.seconds,
               st.seconds > 0 ? double(st.forwards) / st.seconds : 0.0, unit, seg.network().backend().name(),
               static_cast<long long>(st.tiles));
-  for (const lc::ClassFraction& c : f.classes)
-    if (c.pixels > 0) std::printf("  %-22s %8.4f%%  (%lld px)\n", c.name.c_str(), c.percent(), static_cast<long long>(c.pixels));
+  for (const lc::ClassFraction& c : f.classes) {
+    if (c.pixels > 0 && f.has_area)
+      std::printf("  %-22s %8.4f%%  %12.4f km2  (%lld px)\n", c.name.c_str(), c.percent(), c.km2, static_cast<long long>(c.pixels));
+    else if (c.pixels > 0)
+      std::printf("  %-22s %8.4f%%  (%lld px)\n", c.name.c_str(), c.percent(), static_cast<long long>(c.pixels));
+  }
   if (f.nodata > 0) std::printf("  %-22s %lld px excluded\n", "(nodata)", static_cast<long long>(f.nodata));
-  std::printf("  outputs: %s_{classes,overlay}.png, %s_fractions.{csv,json}%s\n", out("").c_str(), out("").c_str(),
-              o.probs ? ", _probs.npy" : "");
+  std::printf("  outputs: %s_{classes,overlay}.png, %s_fractions.{csv,json}%s%s%s%s\n", out("").c_str(), out("").c_str(),
+              o.probs ? ", _probs.npy" : "", geo_out ? ", _classes.tif (" : "", geo_out ? geo.crs_name.c_str() : "",
+              geo_out ? (o.probs ? ", _probs.tif)" : ")") : "");
+  if (!o.zones.empty()) std::printf("  zones: %zu in %s_zones.{csv,gpkg}\n", areas.zones.size(), out("").c_str());
   std::fflush(stdout);
 
   if (o.compare_naive && so.mode == lc::SegmentMode::pixel) {
     // The same colours on full-size patches (no reduced evaluation), then the seed's way.
     lc::SegmentOptions full = so;
     full.reduce_flat = false, full.want_probs = false, full.progress = nullptr;
+    lc::InputImage in;
+    in.image = src.read_reduced(int(src.width()), int(src.height()), nullptr);
     const lc::SegmentResult rf = seg.segment(in, full);
     std::int64_t same = 0;
     for (std::size_t p = 0; p < r.cls.size(); ++p) same += rf.cls[p] == r.cls[p];
@@ -207,7 +207,11 @@ void run_segment(const Options& o) {
   LC_CHECK(o.mode == "pixel" || o.mode == "window", "--mode must be pixel or window, got '", o.mode, "'");
   LC_CHECK(o.naive_pixels >= 0, "--naive-pixels must be >= 0");
   LC_CHECK(!o.compare_naive || o.mode == "pixel", "--compare-naive applies to --mode pixel");
-  if (!o.nodata.empty()) (void)parse_rgb(o.nodata);  // usage errors before any work
+  if (!o.nodata.empty()) (void)lc::tools::parse_rgb(o.nodata);  // usage errors before any work
+  (void)lc::tools::raster_options(o.bands, o.scale, o.gsd, true);
+  if (!o.date.empty()) lc::check_date(o.date);
+  LC_CHECK(o.probs_type == "byte" || o.probs_type == "float32", "--probs-type must be byte or float32, got '", o.probs_type, "'");
+  LC_CHECK(o.zone_id.empty() || !o.zones.empty(), "--zone-id needs --zones FILE");
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   LC_CHECK(fs::is_directory(o.out_dir), "--out-dir ", o.out_dir, ": cannot create: ", ec.message());
@@ -235,7 +239,7 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("segment", "Land-cover maps of images: class map, overlay, class fractions");
   cmd->add_option("--model", o->model, "Checkpoint written by `landcover train`")->required();
-  cmd->add_option("images", o->images, "Image files (PNG, JPEG, BMP, TGA, GIF, ...)")->required();
+  cmd->add_option("images", o->images, "Rasters GDAL reads (GeoTIFF/COG, JPEG 2000, PNG, JPEG, ...)")->required();
   cmd->add_option("--mode", o->mode, "window (64x64 neighbourhood per output cell) | pixel (colour only)")
       ->capture_default_str();
   cmd->add_option("--size", o->size, "pixel mode: resize the image to SIZE x SIZE")->capture_default_str();
@@ -246,11 +250,21 @@ void setup(CLI::App& app) {
   cmd->add_option("--nodata", o->nodata, "window mode: R,G,B colour excluded from the map and the fractions");
   cmd->add_flag("--no-alpha", o->no_alpha, "window mode: do not treat alpha == 0 as nodata");
   cmd->add_option("--out-dir", o->out_dir, "Folder for the outputs")->capture_default_str();
-  cmd->add_flag("--probs", o->probs, "Also write <stem>_probs.npy (float32 [map_h][map_w][classes])");
+  cmd->add_flag("--probs", o->probs, "Also write <stem>_probs.npy (float32 [map_h][map_w][classes]) and, georeferenced, <stem>_probs.tif");
   cmd->add_option("--backend", o->backend, "auto | cuda | cudnn | sim | cpu")->capture_default_str();
   cmd->add_flag("--compare-naive", o->compare_naive,
                 "pixel mode: also time one batch-1 forward pass per pixel (the seed's way) and print the speedup");
   cmd->add_option("--naive-pixels", o->naive_pixels, "--compare-naive: time the first N pixels and extrapolate (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--bands", o->bands, "R,G,B band numbers (1-based; default: the red/green/blue bands, else 1,2,3)");
+  cmd->add_option("--scale", o->scale, "LO,HI (or 6 values, one pair per band) mapped to 0..255, or auto (2nd..98th "
+                                        "percentile); needed for non-Byte rasters");
+  cmd->add_option("--gsd", o->gsd, "Resample the scene to this ground sampling distance in metres (GDAL warper)");
+  cmd->add_option("--zones", o->zones, "grid:DEG (lon/lat cells) or a polygon file (GeoJSON, GeoPackage, Shapefile): "
+                                       "writes <stem>_zones.csv and .gpkg");
+  cmd->add_option("--zone-id", o->zone_id, "--zones FILE: the attribute naming each zone (default: the feature id)");
+  cmd->add_option("--date", o->date, "Acquisition date YYYY-MM-DD for the zone table (default: from the raster's metadata)");
+  cmd->add_option("--probs-type", o->probs_type, "byte (0..255) | float32: the type of <stem>_probs.tif")
       ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
   cmd->callback([o] { run_segment(*o); });

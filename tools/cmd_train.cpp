@@ -71,6 +71,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--val-split", c.val_split, "Validation share, stratified per class")->capture_default_str();
   cmd->add_option("--patience", c.patience, "Early stopping: epochs without val_loss improvement")
       ->capture_default_str();
+  cmd->add_option("--gsd", c.gsd_m, "Ground sampling distance of the training images in metres (kept in the checkpoint; "
+                                    "segment warns on scenes more than 2x off)")
+      ->capture_default_str();
   cmd->add_option("--min-delta", c.min_delta, "Early stopping: smallest val_loss decrease that counts")
       ->capture_default_str();
   cmd->add_option("--augment", c.augment, "none | flip | flip+rot90")->capture_default_str();

@@ -446,10 +446,12 @@ TEST(CpuSegmentInput, BadImagesGiveClearErrors) {
   EXPECT_NE(message(write("text.png", {'h', 'e', 'l', 'l', 'o'})).find("cannot decode"), std::string::npos);
   const std::vector<std::uint8_t> one(3, 9);
   EXPECT_NE(message(write("one.png", encode_png(1, 1, 3, one.data()))).find("image is 1x1"), std::string::npos);
-  // A header claiming 40000 pixels of width (IHDR width at bytes 16..19, big-endian): refused
-  // from the header, before any decoding.
+  // A header claiming 300000 pixels of width (IHDR width at bytes 16..19, big-endian, its CRC at
+  // 29..32 made to match so libpng accepts the header): refused from the header, before decoding.
   std::vector<std::uint8_t> huge = png;
-  huge[16] = 0, huge[17] = 0, huge[18] = 0x9c, huge[19] = 0x40;
+  huge[16] = 0, huge[17] = 0x04, huge[18] = 0x93, huge[19] = 0xe0;
+  const std::uint32_t crc = crc32(&huge[12], 17);
+  for (int i = 0; i < 4; ++i) huge[std::size_t(29 + i)] = std::uint8_t(crc >> (24 - 8 * i));
   EXPECT_NE(message(write("huge.png", huge)).find("larger than the limit"), std::string::npos);
   fs::remove_all(dir);
 }
