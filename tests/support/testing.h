@@ -23,18 +23,25 @@ std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float lo = -
 std::unique_ptr<Backend> backend_or_skip(BackendKind kind);
 
 // n elements of T on a device, surrounded by guard regions holding a sentinel pattern; the guards
-// are checked by guards_intact() after a kernel wrote the buffer.
+// are checked by guards_intact() after a kernel wrote the buffer. Every copy and memset runs on
+// the given stream (the backend's), so it is ordered with the kernels the test launches there
+// (the backend's stream does not wait for the legacy default stream), and downloads synchronise
+// that stream.
 template <class T>
 class Guarded {
  public:
   static constexpr std::size_t kGuard = 64;  // elements on each side
-  Guarded(Device& dev, std::size_t n) : dev_(dev), n_(n) {
+  Guarded(Device& dev, stream_t s, std::size_t n) : dev_(dev), s_(s), n_(n) {
     raw_ = static_cast<T*>(dev.alloc((n + 2 * kGuard) * sizeof(T)));
-    std::vector<unsigned char> fill((n + 2 * kGuard) * sizeof(T), kSentinel);
-    dev.copy_h2d(raw_, fill.data(), fill.size());
+    dev.memset(raw_, kSentinel, (n + 2 * kGuard) * sizeof(T), s_);
   }
-  Guarded(Device& dev, const std::vector<T>& host) : Guarded(dev, host.size()) { upload(host); }
-  ~Guarded() { dev_.free(raw_); }
+  Guarded(Device& dev, stream_t s, const std::vector<T>& host) : Guarded(dev, s, host.size()) { upload(host); }
+  Guarded(const Backend& be, std::size_t n) : Guarded(be.device(), be.stream(), n) {}
+  Guarded(const Backend& be, const std::vector<T>& host) : Guarded(be.device(), be.stream(), host) {}
+  ~Guarded() {
+    dev_.synchronize(s_);  // no kernel may still use the memory
+    dev_.free(raw_);
+  }
   Guarded(const Guarded&) = delete;
   Guarded& operator=(const Guarded&) = delete;
 
@@ -42,20 +49,21 @@ class Guarded {
   std::size_t size() const { return n_; }
   void upload(const std::vector<T>& host) {
     EXPECT_EQ(host.size(), n_);
-    dev_.copy_h2d(get(), host.data(), n_ * sizeof(T));
+    dev_.copy_h2d(get(), host.data(), n_ * sizeof(T), s_);
+    dev_.synchronize(s_);  // the host vector may go away when this returns
   }
   std::vector<T> download() const {
-    dev_.synchronize();
     std::vector<T> host(n_);
-    dev_.copy_d2h(host.data(), get(), n_ * sizeof(T));
+    dev_.copy_d2h(host.data(), get(), n_ * sizeof(T), s_);
+    dev_.synchronize(s_);
     return host;
   }
   // True when no byte of either guard region changed.
   bool guards_intact() const {
-    dev_.synchronize();
     std::vector<unsigned char> g(kGuard * sizeof(T));
     for (T* p : {raw_, raw_ + kGuard + n_}) {
-      dev_.copy_d2h(g.data(), p, g.size());
+      dev_.copy_d2h(g.data(), p, g.size(), s_);
+      dev_.synchronize(s_);
       for (unsigned char c : g)
         if (c != kSentinel) return false;
     }
@@ -65,6 +73,7 @@ class Guarded {
  private:
   static constexpr unsigned char kSentinel = 0xA5;
   Device& dev_;
+  stream_t s_;
   std::size_t n_;
   T* raw_ = nullptr;
 };
