@@ -310,7 +310,8 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
                  std::size_t(cfg.batch) * 4, s);
   };
   // On cuda/cudnn the gather's step and index offset are host arguments (kernels/image), which a
-  // captured graph would freeze: there it runs before each replay instead of inside it.
+  // captured graph would freeze: there it runs before each replay, outside it (as the Network
+  // would run a batch source; here so that the launch counts show the step alone).
   const bool gpu = kind == BackendKind::cuda || kind == BackendKind::cudnn;
   if (!gpu) net.set_batch_source(fill);
 
@@ -458,6 +459,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
     print("launches per training step: " + std::to_string(lc.kernels) + " kernels, " + std::to_string(lc.graphs) +
           " CUDA graphs" + (gpu ? " (plus the batch gather before each replay)" : ""));
   }
+  if (!net.capture_note().empty()) print("note: " + net.capture_note());
   print("wrote " + cfg.out + ", " + cfg.metrics + ", " + confusion_path);
 
   res.history = history;
