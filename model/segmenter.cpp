@@ -21,6 +21,21 @@ double now_s() {
 }
 
 // A device allocation freed at scope exit.
+// Page-locked host memory (Device::alloc_host) and an event, freed on destruction.
+struct HostStage {
+  Device& dev;
+  std::uint8_t* p;
+  CUevent_st* done;
+  HostStage(Device& d, std::size_t bytes)
+      : dev(d), p(static_cast<std::uint8_t*>(d.alloc_host(bytes))), done(d.create_event()) {}
+  ~HostStage() {
+    dev.free_host(p);
+    dev.destroy_event(done);
+  }
+  HostStage(const HostStage&) = delete;
+  HostStage& operator=(const HostStage&) = delete;
+};
+
 class DevBuf {
  public:
   DevBuf(Device& d, std::size_t bytes) : d_(d), bytes_(bytes), p_(bytes ? d.alloc(bytes) : nullptr) {}
@@ -292,7 +307,20 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   DevBuf d_probs(dev, opt.want_probs ? tile_cells * std::size_t(K) * 4 : 0);
   DevBuf d_counts(dev, (std::size_t(K) + 2) * 8);
   r.stats.device_bytes = d_stage.bytes() + d_top.bytes() + d_probs.bytes() + d_counts.bytes();
-  std::vector<std::uint8_t> stage(stage_bytes);
+  // Host staging, page-locked and double-buffered: while the device uploads and classifies tile t
+  // from one slot, the host packs tile t+1 into the other. Each tile's classes come back
+  // asynchronously into its slot and are copied out when the slot comes round again (its event
+  // says the tile is done). The device buffers need no second copy: the stream orders tile t+1's
+  // upload after tile t's kernels and tile t's download before tile t+1's writes.
+  const std::size_t slot_bytes = align256(stage_bytes) + tile_cells * 4;
+  HostStage slots[2] = {HostStage(dev, slot_bytes), HostStage(dev, slot_bytes)};
+  std::int64_t slot_first[2] = {0, 0}, slot_count[2] = {-1, -1};
+  auto drain = [&](int k) {  // tile in slot k finished: its classes into r.cls, the slot free
+    if (slot_count[k] < 0) return;
+    dev.wait_event(slots[k].done);
+    std::memcpy(&r.cls[std::size_t(slot_first[k])], slots[k].p + align256(stage_bytes), std::size_t(slot_count[k]) * 4);
+    slot_count[k] = -1;
+  };
 
   r.cls.resize(std::size_t(cells));
   if (opt.want_probs && !opt.probs_sink) r.probs.resize(std::size_t(cells) * std::size_t(K));
@@ -301,16 +329,19 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   std::int64_t done = 0;
   for (std::int64_t t = 0; t < tiles; ++t) {
     LC_NVTX_RANGE("tile ", t);
+    const int k = int(t % 2);
+    drain(k);  // tile t-2
+    std::uint8_t* stage = slots[k].p;
     const std::int64_t r0 = t * rows_per_tile, r1 = std::min(mh, r0 + rows_per_tile);
     const std::int64_t first = r0 * mw, count = (r1 - r0) * mw;
     const PixelRect& q = rects[std::size_t(t)];
     const std::int64_t th = q.y1 - q.y0, tw = q.x1 - q.x0;
-    // Pack the tile's pixels (and mask) into the staging buffer: one upload.
+    // Pack the tile's pixels (and mask) into the staging slot: one upload.
     for (std::int64_t y = 0; y < th; ++y)
       std::memcpy(&stage[std::size_t(y * tw * 3)], &in.image.rgb[std::size_t(((q.y0 + y) * W + q.x0) * 3)],
                   std::size_t(tw * 3));
     if (masked) std::memcpy(&stage[mask_off], &r.valid[std::size_t(first)], std::size_t(count));
-    dev.copy_h2d(d_stage.as<std::uint8_t>(), stage.data(), masked ? mask_off + std::size_t(count) : std::size_t(th * tw * 3), s);
+    dev.copy_h2d(d_stage.as<std::uint8_t>(), stage, masked ? mask_off + std::size_t(count) : std::size_t(th * tw * 3), s);
 
     for (std::int64_t b0 = 0; b0 < count; b0 += batch_) {
       LC_NVTX_RANGE("batch ", r.stats.batches);
@@ -329,7 +360,10 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
     ca.n = count, ca.classes = K, ca.accumulate = t > 0;
     run_class_map(kind, ca, d_top.as<std::int32_t>(), masked ? d_stage.as<std::uint8_t>() + mask_off : nullptr, palette_,
                   d_counts.as<std::int64_t>(), nullptr, s);
-    dev.copy_d2h(&r.cls[std::size_t(first)], d_top.as<std::int32_t>(), std::size_t(count) * 4, s);  // the tile's result
+    // The tile's result, into its slot without waiting.
+    dev.copy_d2h_async(stage + align256(stage_bytes), d_top.as<std::int32_t>(), std::size_t(count) * 4, s);
+    dev.record_event(slots[k].done, s);
+    slot_first[k] = first, slot_count[k] = count;
     if (opt.want_probs) {
       float* dst = opt.probs_sink ? tile_probs.data() : &r.probs[std::size_t(first) * std::size_t(K)];
       dev.copy_d2h(dst, d_probs.as<float>(), std::size_t(count) * std::size_t(K) * 4, s);
@@ -339,6 +373,8 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
       }
     }
   }
+  drain(0);
+  drain(1);
   r.counts.assign(std::size_t(K) + 2, 0);
   dev.copy_d2h(r.counts.data(), d_counts.as<std::int64_t>(), r.counts.size() * 8, s);
   backend_.synchronize();
