@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The first minutes on a GPU machine, in one call (issue 14): on a fresh machine with the CUDA
+# toolkit (nvcc, cuDNN, cuBLAS under /usr/local/cuda) and a GPU, it
+#   1. installs the build dependencies (scripts/setup.sh) where they are missing,
+#   2. builds for this GPU's architecture only (nvidia-smi --query-gpu=compute_cap),
+#   3. runs the `gpu` test label,
+#   4. `landcover bench --backend cuda,cudnn` at batch 16 and 1024 (custom / cuDNN time ratios),
+#   5. one training epoch on DATA_DIR with cuda and with cudnn (images/s, launches per step:
+#      kernels and CUDA Graph replays, final validation accuracy),
+#   6. window and pixel segmentation of SCENE with both backends, and pixel mode's naive comparison,
+#   7. compute-sanitizer (memcheck) on a short cuda training run, when present,
+#   8. Nsight Systems on a short cuda training run (statistics only), when present,
+# and writes everything into profiling/results/<date>_<gpu>/ (at most 8 files: system.txt,
+# tests.log, bench.log, bench.json, train.log, segment.log, tools.log, summary.txt), then prints
+# the summary. Every step after the build has a time limit so the whole stays well under 10
+# minutes; a failing step is recorded in the summary and the next one runs.
+#
+#   bash scripts/gpu_check.sh DATA_DIR SCENE_IMAGE
+# Environment: BUILD_DIR (default build-gpu), RESULTS_ROOT (default profiling/results),
+#   GPU_CHECK_ARCH (build for this architecture, e.g. 90, without asking the GPU: to rehearse the
+#   build on a machine without one; the script then stops before the first step that runs on a GPU).
+# Without a GPU it stops, with a message saying so, at the first step that needs one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - T0 )); }
+say() { echo "[gpu_check $(elapsed)s] $*"; }
+die() { echo "gpu_check: $*" >&2; exit 1; }
+
+[ $# -eq 2 ] || { echo "usage: bash scripts/gpu_check.sh DATA_DIR SCENE_IMAGE" >&2; exit 2; }
+DATA=$(realpath "$1") SCENE=$(realpath "$2")
+[ -d "$DATA" ] || die "data folder $1 not found (a class-per-folder data set, e.g. ucmerced64)"
+[ -f "$SCENE" ] || die "scene image $2 not found"
+BUILD_DIR=${BUILD_DIR:-build-gpu}
+RESULTS_ROOT=${RESULTS_ROOT:-profiling/results}
+export PATH="/usr/local/cuda/bin:$PATH"
+export CCACHE_BASEDIR="$PWD/.."
+
+# ---- 1. Build dependencies (only what is missing; a machine without network then says so).
+missing=""
+for tool in cmake ninja g++ pkg-config; do command -v $tool >/dev/null || missing="$missing $tool"; done
+for hdr in /usr/include/gtest/gtest.h /usr/include/stb/stb_image.h /usr/include/CLI/CLI.hpp \
+  /usr/include/nlohmann/json.hpp; do [ -f $hdr ] || missing="$missing $hdr"; done
+compgen -G "/usr/include/*/cblas.h" >/dev/null || compgen -G "/usr/include/cblas.h" >/dev/null || missing="$missing cblas.h"
+if [ -n "$missing" ]; then
+  say "installing build dependencies (missing:$missing)"
+  bash scripts/setup.sh || die "scripts/setup.sh failed (no network to the Debian mirrors?); missing:$missing"
+fi
+command -v nvcc >/dev/null || die "nvcc not found (needs the CUDA toolkit under /usr/local/cuda)"
+say "toolchain: $(nvcc --version | grep -o 'release [0-9.]*'), $(g++ --version | head -1), cmake $(cmake --version | head -1 | grep -o '[0-9.]*$')"
+
+# ---- The GPU: architecture and name (the first point that needs one).
+GPU_NAME="" ARCH="${GPU_CHECK_ARCH:-}"
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  [ -n "$ARCH" ] || ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')
+fi
+if [ -z "$ARCH" ]; then
+  say "STOP: no usable GPU here (nvidia-smi $(command -v nvidia-smi >/dev/null && echo 'lists no GPU' || echo 'not found')):" \
+    "the build for the GPU's architecture and every later step need one. Set GPU_CHECK_ARCH=90 to rehearse the build."
+  exit 3
+fi
+
+# ---- 2. Build for this architecture only.
+say "building for sm_$ARCH in $BUILD_DIR"
+LAUNCHER=""
+command -v ccache >/dev/null && LAUNCHER="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DLC_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" $LAUNCHER >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target landcover lc_tests >/dev/null || die "build failed (rerun: cmake --build $BUILD_DIR)"
+BIN="$BUILD_DIR/landcover"
+say "built"
+
+if [ -z "$GPU_NAME" ]; then
+  say "STOP: built for sm_$ARCH, but no usable GPU here ($("$BIN" info 2>&1 | grep -m1 -i 'cuda' || true));" \
+    "the remaining steps (gpu tests, bench, training, segmentation, sanitizer, nsys) run on a GPU."
+  exit 3
+fi
+
+# ---- Results folder and the machine's description.
+SAFE_GPU=$(echo "$GPU_NAME" | tr -c 'A-Za-z0-9.-' '_' | sed 's/_*$//')
+RES="$RESULTS_ROOT/$(date -u +%Y%m%d-%H%M)_${SAFE_GPU}"
+mkdir -p "$RES"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+{
+  echo "date (UTC): $(date -u)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.draw,power.limit,temperature.gpu,persistence_mode,clocks_throttle_reasons.active --format=csv
+  nvcc --version | tail -2
+  "$BIN" info
+  echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+} >"$RES/system.txt" 2>&1
+say "results in $RES"
+
+SUMMARY="$RES/summary.txt"
+: >"$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+# step NAME LIMIT_S LOG CMD...: runs CMD under a time limit, appends its output to LOG, records the outcome.
+step() {
+  local name=$1 limit=$2 log=$3
+  shift 3
+  local t=$(date +%s) rc=0
+  echo "==== $name: $*" >>"$log"
+  timeout "$limit" "$@" >>"$log" 2>&1 || rc=$?
+  local verdict=ok
+  [ $rc -eq 0 ] || verdict="FAILED (exit $rc$([ $rc -eq 124 ] && echo ", over ${limit}s"))"
+  note "$(printf '%-34s %4ss  %s' "$name" $(( $(date +%s) - t )) "$verdict")"
+  return 0
+}
+
+note "gpu_check on $GPU_NAME (sm_$ARCH), $(date -u +%F\ %H:%M) UTC; setup and build: $(elapsed) s"
+
+# ---- 3. gpu test label.
+step "gpu tests (ctest -L gpu)" 150 "$RES/tests.log" ctest --test-dir "$BUILD_DIR" -L '^gpu$' -j4 --output-on-failure
+
+# ---- 4. Bench: custom kernels against cuDNN.
+step "bench cuda,cudnn batch 16,1024" 150 "$RES/bench.log" \
+  "$BIN" bench --backend cuda,cudnn --batch 16,1024 --json "$RES/bench.json"
+
+# ---- 5. One training epoch per backend.
+for be in cuda cudnn; do
+  step "train 1 epoch ($be)" 90 "$RES/train.log" "$BIN" train --data "$DATA" --backend $be --epochs 1 \
+    --out "$WORK/$be.ckpt" --metrics "$WORK/$be.csv" --no-cache
+done
+
+# ---- 6. Segmentation with both backends (the cuda checkpoint; cudnn's where cuda's is missing).
+CKPT="$WORK/cuda.ckpt"
+[ -f "$CKPT" ] || CKPT="$WORK/cudnn.ckpt"
+if [ -f "$CKPT" ]; then
+  for be in cuda cudnn; do
+    step "segment window ($be)" 60 "$RES/segment.log" "$BIN" segment --model "$CKPT" --backend $be --mode window \
+      --nodata 0,0,0 --quiet --out-dir "$WORK/seg_$be" "$SCENE"
+    step "segment pixel + naive ($be)" 90 "$RES/segment.log" "$BIN" segment --model "$CKPT" --backend $be --mode pixel \
+      --compare-naive --naive-pixels 20000 --quiet --out-dir "$WORK/pix_$be" "$SCENE"
+  done
+else
+  note "segmentation skipped: no checkpoint (both training runs failed)"
+fi
+
+# ---- 7. compute-sanitizer on a short training run.
+if command -v compute-sanitizer >/dev/null; then
+  step "compute-sanitizer memcheck (cuda)" 120 "$RES/tools.log" compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$BIN" train --data "$DATA" --backend cuda --epochs 1 --max-images 8 --out "$WORK/san.ckpt" --no-cache
+else
+  note "compute-sanitizer: not installed, skipped"
+fi
+
+# ---- 8. Nsight Systems (statistics only; the report file stays out of the results).
+if command -v nsys >/dev/null; then
+  step "nsys (cuda, short training)" 120 "$RES/tools.log" nsys profile --trace=cuda,nvtx,cublas,cudnn --sample=none \
+    --cuda-graph-trace=node --stats=true --force-overwrite=true -o "$WORK/train" \
+    "$BIN" train --data "$DATA" --backend cuda --epochs 1 --max-images 32 --out "$WORK/nsys.ckpt" --no-cache
+else
+  note "nsys: not installed, skipped"
+fi
+
+# ---- Summary: the figures from the logs.
+{
+  echo
+  echo "== tests"
+  grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|Timeout" "$RES/tests.log" | head -20 || true
+  echo "== bench: ratio cuda / cudnn (time; < 1: ours faster)"
+  sed -n '/^ratio cuda \/ cudnn/,/^$/p' "$RES/bench.log" | tail -n +2 || true
+  grep -E "^segmentation|^pixel mode" "$RES/bench.log" || true
+  echo "== training (one epoch): per backend the epoch line, launches per step, final accuracy"
+  grep -E "^==== |epoch 1/|launches per training step|^final:|note:" "$RES/train.log" | sed 's/^==== train.*--backend \([a-z]*\).*/-- \1/' || true
+  echo "== segmentation"
+  grep -E "^==== |windows/s|colours|speedup|pixels/s" "$RES/segment.log" | sed 's/^==== \(segment [a-z]*\).*--backend \([a-z]*\).*/-- \1 \2/' || true
+  echo "== sanitizer / nsys"
+  grep -E "ERROR SUMMARY|cudaGraphLaunch|Time \(%\).*Name" "$RES/tools.log" | head -10 || true
+  echo
+  echo "total: $(elapsed) s; results in $RES"
+} >>"$SUMMARY" 2>/dev/null
+cat "$SUMMARY"
