@@ -55,33 +55,37 @@ thread_local Handles t_handles;
 
 }  // namespace
 
+// Both take the calling thread's handles first (constructing them registers them, which locks
+// g_mu), then lock g_mu against forget_stream rebinding them from another thread.
 cudnnHandle_t handle(stream_t stream) {
-  std::lock_guard<std::mutex> lock(g_mu);  // forget_stream may rebind from another thread
-  if (!t_handles.dnn) {
-    LC_CUDNN_CHECK(cudnnCreate(&t_handles.dnn));
-    LC_CUDNN_CHECK(cudnnSetStream(t_handles.dnn, stream));
-    t_handles.dnn_stream = stream;
-  } else if (t_handles.dnn_stream != stream) {
-    LC_CUDNN_CHECK(cudnnSetStream(t_handles.dnn, stream));
-    t_handles.dnn_stream = stream;
+  Handles& h = t_handles;
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (!h.dnn) {
+    LC_CUDNN_CHECK(cudnnCreate(&h.dnn));
+    LC_CUDNN_CHECK(cudnnSetStream(h.dnn, stream));
+    h.dnn_stream = stream;
+  } else if (h.dnn_stream != stream) {
+    LC_CUDNN_CHECK(cudnnSetStream(h.dnn, stream));
+    h.dnn_stream = stream;
   }
-  return t_handles.dnn;
+  return h.dnn;
 }
 
 cublasHandle_t blas(stream_t stream) {
+  Handles& h = t_handles;
   std::lock_guard<std::mutex> lock(g_mu);
-  if (!t_handles.blas) {
-    LC_CUBLAS_CHECK(cublasCreate(&t_handles.blas));
+  if (!h.blas) {
+    LC_CUBLAS_CHECK(cublasCreate(&h.blas));
     // Default math: FP32 with FMA, no TF32 (that needs CUBLAS_TF32_TENSOR_OP_MATH), the same
     // arithmetic the custom kernels use (nvcc contracts multiply-adds into FMAs by default).
-    LC_CUBLAS_CHECK(cublasSetMathMode(t_handles.blas, CUBLAS_DEFAULT_MATH));
-    LC_CUBLAS_CHECK(cublasSetPointerMode(t_handles.blas, CUBLAS_POINTER_MODE_HOST));
-    LC_CUDA_CHECK(cudaMalloc(&t_handles.blas_ws, kBlasWorkspaceBytes));
-    t_handles.bind_blas(stream);
-  } else if (t_handles.blas_stream != stream) {
-    t_handles.bind_blas(stream);
+    LC_CUBLAS_CHECK(cublasSetMathMode(h.blas, CUBLAS_DEFAULT_MATH));
+    LC_CUBLAS_CHECK(cublasSetPointerMode(h.blas, CUBLAS_POINTER_MODE_HOST));
+    LC_CUDA_CHECK(cudaMalloc(&h.blas_ws, kBlasWorkspaceBytes));
+    h.bind_blas(stream);
+  } else if (h.blas_stream != stream) {
+    h.bind_blas(stream);
   }
-  return t_handles.blas;
+  return h.blas;
 }
 
 void forget_stream(stream_t stream) {
@@ -101,8 +105,9 @@ void forget_stream(stream_t stream) {
 }
 
 stream_t bound_stream() {
+  Handles& h = t_handles;
   std::lock_guard<std::mutex> lock(g_mu);
-  return t_handles.dnn ? t_handles.dnn_stream : t_handles.blas_stream;
+  return h.dnn ? h.dnn_stream : h.blas_stream;
 }
 
 TensorDesc::TensorDesc() { LC_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }

@@ -12,6 +12,7 @@
 namespace lc::test {
 namespace {
 
+#if LC_HAVE_CUDA
 // One cuBLAS + cuDNN call (dense forward with bias and ELU) on `be`, checked against the reference.
 void dense_once(Backend& be) {
   const DenseArgs a{3, 5, 4, DenseActivation::elu};
@@ -22,6 +23,7 @@ void dense_once(Backend& be) {
   LC_DISPATCH(be.kind(), dense_forward, a, gx.get(), gw.get(), gb.get(), gy.get(), be.stream());
   EXPECT_TRUE(all_close(gy.download(), want, {1e-5, 1e-5}, "dense forward on cudnn"));
 }
+#endif
 
 TEST(CudnnContext, HandlesForgetADestroyedBackendsStream) {
   if (!backend_or_skip(BackendKind::cudnn)) return;
