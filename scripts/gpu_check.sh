@@ -71,7 +71,7 @@ BIN="$BUILD_DIR/landcover"
 say "built"
 
 if [ -z "$GPU_NAME" ]; then
-  say "STOP: built for sm_$ARCH, but no usable GPU here ($("$BIN" info 2>&1 | grep -m1 -i 'cuda' || true));" \
+  say "STOP: built for sm_$ARCH, but no usable GPU here ($("$BIN" info 2>&1 | grep -m1 -i 'cuda' | tr -s ' ' | sed 's/^ //' || true));" \
     "the remaining steps (gpu tests, bench, training, segmentation, sanitizer, nsys) run on a GPU."
   exit 3
 fi
