@@ -6,10 +6,12 @@
 // call has no ELU). Backward is cudnnConvolutionBackwardData / BackwardFilter / BackwardBias.
 // Algorithms: chosen once per shape by measurement (cudnnFind*Algorithm; the cudnnGet*_v7
 // heuristics where measuring fails): the fastest FMA candidate (for backward, the fastest
-// deterministic one) whose workspace query cuDNN accepts, trying candidates in order (a note on
-// stderr when the first is rejected), cached in a map keyed by the shape; the workspace each
-// needs comes from cudnnGet*WorkspaceSize, and
-// conv2d_workspace_bytes returns the largest of the three (it needs the GPU to ask cuDNN).
+// deterministic one, or with a note a non-deterministic one where none is) whose workspace query
+// cuDNN accepts, trying candidates in order (a note on stderr when the first is rejected), cached
+// in a map keyed by the shape; the workspace each needs comes from cudnnGet*WorkspaceSize, and
+// conv2d_workspace_bytes returns the largest of the three (it needs the GPU to ask cuDNN). The
+// choice is made before any CUDA Graph capture: at conv2d_workspace_bytes (network construction)
+// or the first, eager, call.
 // Conv2dArgs::version is validated and otherwise ignored (it selects custom kernels).
 // Depends on: conv2d.h, kernels/elu/elu.h, kernels/common/cudnn_context.h.
 #include <algorithm>
@@ -79,8 +81,7 @@ std::vector<Perf> usable(const std::vector<Perf>& perf, int count, bool determin
 // The first candidate whose workspace query cuDNN accepts; a note on stderr when it is not the
 // first, an error naming the pass when none is.
 template <class Perf, class Algo, class Query>
-void take_first(const std::vector<Perf>& cands, const char* what, bool deterministic, Algo& algo, std::size_t& bytes,
-                Query query) {
+void take_first(const std::vector<Perf>& cands, const char* what, Algo& algo, std::size_t& bytes, Query query) {
   for (std::size_t i = 0; i < cands.size(); ++i) {
     std::size_t b = 0;
     const cudnnStatus_t st = query(cands[i].algo, &b);
@@ -91,23 +92,30 @@ void take_first(const std::vector<Perf>& cands, const char* what, bool determini
     algo = cands[i].algo, bytes = b;
     return;
   }
-  LC_FAIL("conv2d (cudnn): no usable ", what, " algorithm", deterministic ? " (deterministic, FMA math)" : " (FMA math)",
-          " among ", cands.size(), " candidate(s)");
+  LC_FAIL("conv2d (cudnn): no usable ", what, " algorithm among ", cands.size(),
+          " candidate(s) (FMA or default math; cuDNN rejected every workspace query)");
 }
 
 // Measured candidates (cudnnFind*, which times every algorithm on scratch buffers it allocates),
-// or cuDNN's heuristics (cudnnGet*_v7) where measuring fails.
+// or cuDNN's heuristics (cudnnGet*_v7) where measuring fails or yields none. Where no
+// deterministic candidate exists, the non-deterministic ones, with a note (the cudnn backend's
+// training is then not bit-reproducible for this shape).
 template <class Perf, class Find, class Get>
-std::vector<Perf> candidates(int max_count, bool deterministic, Find find, Get get) {
-  std::vector<Perf> perf(std::size_t(std::max(1, max_count)));
-  int count = 0;
-  if (find(int(perf.size()), &count, perf.data()) == CUDNN_STATUS_SUCCESS) {
-    auto c = usable(perf, count, deterministic);
-    if (!c.empty()) return c;
+std::vector<Perf> candidates(int max_count, bool deterministic, const char* what, Find find, Get get) {
+  std::vector<Perf> found(std::size_t(std::max(1, max_count))), guessed(found.size());
+  int nf = 0, ng = 0;
+  if (find(int(found.size()), &nf, found.data()) != CUDNN_STATUS_SUCCESS) nf = 0;
+  LC_CUDNN_CHECK(get(int(guessed.size()), &ng, guessed.data()));
+  for (const bool det : {deterministic, false}) {
+    auto c = usable(found, nf, det);
+    if (c.empty()) c = usable(guessed, ng, det);
+    if (c.empty()) continue;
+    if (det != deterministic)
+      std::fprintf(stderr, "note: conv2d (cudnn): no deterministic %s algorithm for this shape, using a "
+                           "non-deterministic one\n", what);
+    return c;
   }
-  count = 0;
-  LC_CUDNN_CHECK(get(int(perf.size()), &count, perf.data()));
-  return usable(perf, count, deterministic);
+  return {};
 }
 
 Algos choose(const ConvDescs& d, cudnnHandle_t h) {
@@ -115,38 +123,38 @@ Algos choose(const ConvDescs& d, cudnnHandle_t h) {
   int mc = 0;
   LC_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &mc));
   take_first(candidates<cudnnConvolutionFwdAlgoPerf_t>(
-                 mc, false,
+                 mc, false, "forward",
                  [&](int n, int* c, cudnnConvolutionFwdAlgoPerf_t* p) {
                    return cudnnFindConvolutionForwardAlgorithm(h, d.x.d, d.w, d.conv, d.y.d, n, c, p);
                  },
                  [&](int n, int* c, cudnnConvolutionFwdAlgoPerf_t* p) {
                    return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x.d, d.w, d.conv, d.y.d, n, c, p);
                  }),
-             "forward", false, al.fwd, al.fwd_bytes, [&](cudnnConvolutionFwdAlgo_t a, std::size_t* b) {
+             "forward", al.fwd, al.fwd_bytes, [&](cudnnConvolutionFwdAlgo_t a, std::size_t* b) {
                return cudnnGetConvolutionForwardWorkspaceSize(h, d.x.d, d.w, d.conv, d.y.d, a, b);
              });
   LC_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &mc));
   take_first(candidates<cudnnConvolutionBwdDataAlgoPerf_t>(
-                 mc, true,
+                 mc, true, "backward data",
                  [&](int n, int* c, cudnnConvolutionBwdDataAlgoPerf_t* p) {
                    return cudnnFindConvolutionBackwardDataAlgorithm(h, d.w, d.y.d, d.conv, d.x.d, n, c, p);
                  },
                  [&](int n, int* c, cudnnConvolutionBwdDataAlgoPerf_t* p) {
                    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y.d, d.conv, d.x.d, n, c, p);
                  }),
-             "backward data", true, al.data, al.data_bytes, [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* b) {
+             "backward data", al.data, al.data_bytes, [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* b) {
                return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y.d, d.conv, d.x.d, a, b);
              });
   LC_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &mc));
   take_first(candidates<cudnnConvolutionBwdFilterAlgoPerf_t>(
-                 mc, true,
+                 mc, true, "backward filter",
                  [&](int n, int* c, cudnnConvolutionBwdFilterAlgoPerf_t* p) {
                    return cudnnFindConvolutionBackwardFilterAlgorithm(h, d.x.d, d.y.d, d.conv, d.w, n, c, p);
                  },
                  [&](int n, int* c, cudnnConvolutionBwdFilterAlgoPerf_t* p) {
                    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x.d, d.y.d, d.conv, d.w, n, c, p);
                  }),
-             "backward filter", true, al.filter, al.filter_bytes,
+             "backward filter", al.filter, al.filter_bytes,
              [&](cudnnConvolutionBwdFilterAlgo_t a, std::size_t* b) {
                return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x.d, d.y.d, d.conv, d.w, a, b);
              });
