@@ -160,7 +160,7 @@ fi
   echo "== tests"
   grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|Timeout" "$RES/tests.log" | head -20 || true
   echo "== bench: ratio cuda / cudnn (time; < 1: ours faster)"
-  sed -n '/^ratio cuda \/ cudnn/,/^$/p' "$RES/bench.log" | tail -n +2 || true
+  sed -n '/^ratio cuda \/ cudnn/,$p' "$RES/bench.log" | tail -n +2 | grep '^  ' || true
   grep -E "^segmentation|^pixel mode" "$RES/bench.log" || true
   echo "== training (one epoch): per backend the epoch line, launches per step, final accuracy"
   grep -E "^==== |epoch 1/|launches per training step|^final:|note:" "$RES/train.log" | sed 's/^==== train.*--backend \([a-z]*\).*/-- \1/' || true
