@@ -16,7 +16,13 @@
 # minutes; a failing step is recorded in the summary and the next one runs.
 #
 #   bash scripts/gpu_check.sh DATA_DIR SCENE_IMAGE
+#   bash scripts/gpu_check.sh --download-debs   (on a machine with apt and network: fetches the
+#       Debian packages of the build dependencies into .gpu_debs/, git-ignored, for a GPU machine
+#       that cannot reach a mirror; there they are unpacked into a private prefix, not into /)
+# Where cuDNN is not under /usr/local/cuda, the pip wheel's copy (python3 -m nvidia.cudnn) is used.
 # Environment: BUILD_DIR (default build-gpu), RESULTS_ROOT (default profiling/results),
+#   GPU_CHECK_DEBS (default .gpu_debs), GPU_CHECK_PREFIX (where they are unpacked, default /tmp/lc_deps),
+#   GPU_CHECK_USE_DEBS=1 (use the carried packages even where the system has them: a rehearsal),
 #   GPU_CHECK_ARCH (build for this architecture, e.g. 90, without asking the GPU: to rehearse the
 #   build on a machine without one; the script then stops before the first step that runs on a GPU).
 # Without a GPU it stops, with a message saying so, at the first step that needs one.
@@ -27,7 +33,18 @@ elapsed() { echo $(( $(date +%s) - T0 )); }
 say() { echo "[gpu_check $(elapsed)s] $*"; }
 die() { echo "gpu_check: $*" >&2; exit 1; }
 
-[ $# -eq 2 ] || { echo "usage: bash scripts/gpu_check.sh DATA_DIR SCENE_IMAGE" >&2; exit 2; }
+DEBS=${GPU_CHECK_DEBS:-.gpu_debs}
+PREFIX=${GPU_CHECK_PREFIX:-/tmp/lc_deps}
+PACKAGES="libgtest-dev libstb-dev libcli11-dev nlohmann-json3-dev libopenblas-pthread-dev libopenblas0-pthread libgfortran5"
+if [ "${1:-}" = "--download-debs" ]; then
+  mkdir -p "$DEBS"
+  (cd "$DEBS" && apt-get download $PACKAGES) || die "apt-get download failed"
+  exclude=$(git rev-parse --git-path info/exclude)
+  grep -qx "/$DEBS/" "$exclude" 2>/dev/null || echo "/$DEBS/" >>"$exclude"
+  say "packages in $DEBS ($(du -sh "$DEBS" | cut -f1)); carry that folder to the GPU machine"
+  exit 0
+fi
+[ $# -eq 2 ] || { echo "usage: bash scripts/gpu_check.sh DATA_DIR SCENE_IMAGE | --download-debs" >&2; exit 2; }
 DATA=$(realpath "$1") SCENE=$(realpath "$2")
 [ -d "$DATA" ] || die "data folder $1 not found (a class-per-folder data set, e.g. ucmerced64)"
 [ -f "$SCENE" ] || die "scene image $2 not found"
@@ -42,9 +59,38 @@ for tool in cmake ninja g++ pkg-config; do command -v $tool >/dev/null || missin
 for hdr in /usr/include/gtest/gtest.h /usr/include/stb/stb_image.h /usr/include/CLI/CLI.hpp \
   /usr/include/nlohmann/json.hpp; do [ -f $hdr ] || missing="$missing $hdr"; done
 compgen -G "/usr/include/*/cblas.h" >/dev/null || compgen -G "/usr/include/cblas.h" >/dev/null || missing="$missing cblas.h"
-if [ -n "$missing" ]; then
+CMAKE_DEPS=()
+[ "${GPU_CHECK_USE_DEBS:-0}" = 1 ] && missing="$missing (GPU_CHECK_USE_DEBS=1)"
+if [ -n "$missing" ] && compgen -G "$DEBS/*.deb" >/dev/null; then
+  # Carried packages: unpacked into a private prefix (never into /), found through CMake's paths.
+  say "unpacking the packages in $DEBS into $PREFIX (missing:$missing)"
+  mkdir -p "$PREFIX"
+  for f in "$DEBS"/*.deb; do
+    if command -v dpkg-deb >/dev/null; then
+      dpkg-deb -x "$f" "$PREFIX"
+    else
+      deb=$(realpath "$f") t=$(mktemp -d)
+      (cd "$t" && ar x "$deb" && tar -xf data.tar.* -C "$PREFIX")
+      rm -rf "$t"
+    fi
+  done
+  L="$PREFIX/usr/lib/x86_64-linux-gnu"
+  CMAKE_DEPS=(-DCMAKE_PREFIX_PATH="$PREFIX/usr" -DCMAKE_INCLUDE_PATH="$PREFIX/usr/include"
+              -DCMAKE_LIBRARY_PATH="$L/openblas-pthread;$L")
+  export LD_LIBRARY_PATH="$L/openblas-pthread:$L${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+elif [ -n "$missing" ]; then
   say "installing build dependencies (missing:$missing)"
-  bash scripts/setup.sh || die "scripts/setup.sh failed (no network to the Debian mirrors?); missing:$missing"
+  bash scripts/setup.sh || die "scripts/setup.sh failed (no network to the Debian mirrors? carry the packages:" \
+    "bash scripts/gpu_check.sh --download-debs on a machine with network); missing:$missing"
+fi
+# cuDNN: the toolkit's, else the pip wheel's (nvidia-cudnn-cu13).
+if ! compgen -G "/usr/local/cuda/lib64/libcudnn.so*" >/dev/null && ! ldconfig -p 2>/dev/null | grep -q 'libcudnn[.]so'; then
+  d=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+  lib=$(ls "$d"/lib/libcudnn.so* 2>/dev/null | head -1 || true)
+  [ -n "$lib" ] || die "cuDNN not found (neither under /usr/local/cuda nor as the nvidia-cudnn pip package)"
+  say "cuDNN from $d"
+  CMAKE_DEPS+=(-DCUDNN_LIBRARY="$lib" -DCUDNN_INCLUDE_DIR="$d/include")
+  export LD_LIBRARY_PATH="$d/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 command -v nvcc >/dev/null || die "nvcc not found (needs the CUDA toolkit under /usr/local/cuda)"
 say "toolchain: $(nvcc --version | grep -o 'release [0-9.]*'), $(g++ --version | head -1), cmake $(cmake --version | head -1 | grep -o '[0-9.]*$')"
@@ -65,7 +111,8 @@ fi
 say "building for sm_$ARCH in $BUILD_DIR"
 LAUNCHER=""
 command -v ccache >/dev/null && LAUNCHER="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DLC_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" $LAUNCHER >/dev/null
+cmake -S . -B "$BUILD_DIR" -G Ninja -DLC_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" $LAUNCHER "${CMAKE_DEPS[@]}" \
+  >"$BUILD_DIR.configure.log" 2>&1 || die "cmake configure failed: see $BUILD_DIR.configure.log"
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target landcover lc_tests >/dev/null || die "build failed (rerun: cmake --build $BUILD_DIR)"
 BIN="$BUILD_DIR/landcover"
 say "built"
