@@ -131,10 +131,12 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 {
   echo "date (UTC): $(date -u)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
-  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.draw,power.limit,temperature.gpu,persistence_mode,clocks_throttle_reasons.active --format=csv
-  nvcc --version | tail -2
-  "$BIN" info
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.draw,power.limit,temperature.gpu,persistence_mode --format=csv || true
+  nvidia-smi --query-gpu=clocks_event_reasons.active --format=csv 2>/dev/null ||
+    nvidia-smi --query-gpu=clocks_throttle_reasons.active --format=csv || true
+  nvcc --version | tail -2 || true
+  "$BIN" info || true
   echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 } >"$RES/system.txt" 2>&1
 say "results in $RES"
