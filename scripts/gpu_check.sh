@@ -109,10 +109,11 @@ fi
 
 # ---- 2. Build for this architecture only.
 say "building for sm_$ARCH in $BUILD_DIR"
+mkdir -p "$BUILD_DIR"
 LAUNCHER=""
 command -v ccache >/dev/null && LAUNCHER="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DLC_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" $LAUNCHER "${CMAKE_DEPS[@]}" \
-  >"$BUILD_DIR.configure.log" 2>&1 || die "cmake configure failed: see $BUILD_DIR.configure.log"
+  >"$BUILD_DIR/configure.log" 2>&1 || die "cmake configure failed: see $BUILD_DIR/configure.log"
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target landcover lc_tests >/dev/null || die "build failed (rerun: cmake --build $BUILD_DIR)"
 BIN="$BUILD_DIR/landcover"
 say "built"
