@@ -248,6 +248,75 @@ Segmenter::NaiveRun Segmenter::naive_pixel(const RgbImage& img, int size, std::i
 
 // ---- window mode -------------------------------------------------------------------------------
 
+namespace {
+
+// One byte per map cell (1 = valid), from the cell's centre pixel: alpha 0 (when used) or the
+// nodata colour make it invalid.
+std::vector<std::uint8_t> nodata_mask(const InputImage& in, const SegmentOptions& opt, std::int64_t mh, std::int64_t mw) {
+  const bool use_alpha = opt.use_alpha && !in.alpha.empty();
+  const std::int64_t H = in.image.height, W = in.image.width;
+  std::vector<std::uint8_t> valid(std::size_t(mh * mw), 1);
+  for (std::int64_t i = 0; i < mh; ++i) {
+    const std::int64_t cy = window_centre(i, opt.stride, H);
+    for (std::int64_t j = 0; j < mw; ++j) {
+      const std::int64_t cx = window_centre(j, opt.stride, W);
+      const std::size_t p = std::size_t(cy * W + cx);
+      bool nodata = use_alpha && in.alpha[p] == 0;
+      if (opt.has_nodata_rgb) {
+        const std::uint8_t* c = &in.image.rgb[p * 3];
+        nodata = nodata || (c[0] == opt.nodata_rgb[0] && c[1] == opt.nodata_rgb[1] && c[2] == opt.nodata_rgb[2]);
+      }
+      valid[std::size_t(i * mw + j)] = nodata ? 0 : 1;
+    }
+  }
+  return valid;
+}
+
+// Host staging for window tiles: two page-locked slots (Device::alloc_host), each the packed
+// tile (pixels, mask) followed by room for the tile's classes, and an event per slot. While the
+// device uploads and classifies tile t from one slot, the host packs tile t+1 into the other;
+// each tile's classes come back asynchronously into its slot and are copied out when the slot
+// comes round again (or at the end), after its event. The device buffers need no second copy:
+// the stream orders tile t+1's upload after tile t's kernels and tile t's download before tile
+// t+1's writes.
+class TileSlots {
+ public:
+  TileSlots(Device& dev, std::size_t stage_bytes, std::size_t tile_cells)
+      : dev_(dev), result_off_(align256(stage_bytes)),
+        slots_{HostStage(dev, result_off_ + tile_cells * 4), HostStage(dev, result_off_ + tile_cells * 4)} {}
+  // Slot for tile t, once the tile that used it before is done and its classes are in cls.
+  std::uint8_t* acquire(std::int64_t t, std::vector<std::int32_t>& cls) {
+    drain(int(t % 2), cls);
+    return slots_[t % 2].p;
+  }
+  // Enqueues tile t's download of `count` classes (first cell `first`) from d_top on s.
+  void release(std::int64_t t, const std::int32_t* d_top, std::int64_t first, std::int64_t count, stream_t s) {
+    const int k = int(t % 2);
+    dev_.copy_d2h_async(slots_[k].p + result_off_, d_top, std::size_t(count) * 4, s);
+    dev_.record_event(slots_[k].done, s);
+    first_[k] = first, count_[k] = count;
+  }
+  void finish(std::vector<std::int32_t>& cls) {
+    drain(0, cls);
+    drain(1, cls);
+  }
+
+ private:
+  void drain(int k, std::vector<std::int32_t>& cls) {
+    if (count_[k] < 0) return;
+    dev_.wait_event(slots_[k].done);
+    std::memcpy(&cls[std::size_t(first_[k])], slots_[k].p + result_off_, std::size_t(count_[k]) * 4);
+    count_[k] = -1;
+  }
+  Device& dev_;
+  std::size_t result_off_;
+  HostStage slots_[2];
+  std::int64_t first_[2] = {0, 0}, count_[2] = {-1, -1};
+};
+
+}  // namespace
+
+
 SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptions& opt) {
   LC_CHECK(opt.stride >= 1 && opt.stride <= 4096, "--stride must be in 1..4096, got ", opt.stride);
   LC_CHECK(opt.tile_windows >= 0, "tile windows must be >= 0");
@@ -267,26 +336,10 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   const std::int64_t tiles = (mh + rows_per_tile - 1) / rows_per_tile;
 
   // Nodata mask on the host, one byte per cell from its centre pixel.
-  const bool use_alpha = opt.use_alpha && !in.alpha.empty();
-  const bool masked = use_alpha || opt.has_nodata_rgb;
+  const bool masked = (opt.use_alpha && !in.alpha.empty()) || opt.has_nodata_rgb;
   SegmentResult r;
   r.map_h = mh, r.map_w = mw, r.stride = S;
-  if (masked) {
-    r.valid.assign(std::size_t(cells), 1);
-    for (std::int64_t i = 0; i < mh; ++i) {
-      const std::int64_t cy = window_centre(i, S, H);
-      for (std::int64_t j = 0; j < mw; ++j) {
-        const std::int64_t cx = window_centre(j, S, W);
-        const std::size_t p = std::size_t(cy * W + cx);
-        bool nodata = use_alpha && in.alpha[p] == 0;
-        if (opt.has_nodata_rgb) {
-          const std::uint8_t* c = &in.image.rgb[p * 3];
-          nodata = nodata || (c[0] == opt.nodata_rgb[0] && c[1] == opt.nodata_rgb[1] && c[2] == opt.nodata_rgb[2]);
-        }
-        r.valid[std::size_t(i * mw + j)] = nodata ? 0 : 1;
-      }
-    }
-  }
+  if (masked) r.valid = nodata_mask(in, opt, mh, mw);
 
   // The source rectangle of every tile, and the largest tile (one staging allocation).
   std::vector<PixelRect> rects(static_cast<std::size_t>(tiles));
@@ -307,20 +360,7 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   DevBuf d_probs(dev, opt.want_probs ? tile_cells * std::size_t(K) * 4 : 0);
   DevBuf d_counts(dev, (std::size_t(K) + 2) * 8);
   r.stats.device_bytes = d_stage.bytes() + d_top.bytes() + d_probs.bytes() + d_counts.bytes();
-  // Host staging, page-locked and double-buffered: while the device uploads and classifies tile t
-  // from one slot, the host packs tile t+1 into the other. Each tile's classes come back
-  // asynchronously into its slot and are copied out when the slot comes round again (its event
-  // says the tile is done). The device buffers need no second copy: the stream orders tile t+1's
-  // upload after tile t's kernels and tile t's download before tile t+1's writes.
-  const std::size_t slot_bytes = align256(stage_bytes) + tile_cells * 4;
-  HostStage slots[2] = {HostStage(dev, slot_bytes), HostStage(dev, slot_bytes)};
-  std::int64_t slot_first[2] = {0, 0}, slot_count[2] = {-1, -1};
-  auto drain = [&](int k) {  // tile in slot k finished: its classes into r.cls, the slot free
-    if (slot_count[k] < 0) return;
-    dev.wait_event(slots[k].done);
-    std::memcpy(&r.cls[std::size_t(slot_first[k])], slots[k].p + align256(stage_bytes), std::size_t(slot_count[k]) * 4);
-    slot_count[k] = -1;
-  };
+  TileSlots slots(dev, stage_bytes, tile_cells);
 
   r.cls.resize(std::size_t(cells));
   if (opt.want_probs && !opt.probs_sink) r.probs.resize(std::size_t(cells) * std::size_t(K));
@@ -329,9 +369,7 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
   std::int64_t done = 0;
   for (std::int64_t t = 0; t < tiles; ++t) {
     LC_NVTX_RANGE("tile ", t);
-    const int k = int(t % 2);
-    drain(k);  // tile t-2
-    std::uint8_t* stage = slots[k].p;
+    std::uint8_t* stage = slots.acquire(t, r.cls);  // tile t-2's slot
     const std::int64_t r0 = t * rows_per_tile, r1 = std::min(mh, r0 + rows_per_tile);
     const std::int64_t first = r0 * mw, count = (r1 - r0) * mw;
     const PixelRect& q = rects[std::size_t(t)];
@@ -360,10 +398,7 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
     ca.n = count, ca.classes = K, ca.accumulate = t > 0;
     run_class_map(kind, ca, d_top.as<std::int32_t>(), masked ? d_stage.as<std::uint8_t>() + mask_off : nullptr, palette_,
                   d_counts.as<std::int64_t>(), nullptr, s);
-    // The tile's result, into its slot without waiting.
-    dev.copy_d2h_async(stage + align256(stage_bytes), d_top.as<std::int32_t>(), std::size_t(count) * 4, s);
-    dev.record_event(slots[k].done, s);
-    slot_first[k] = first, slot_count[k] = count;
+    slots.release(t, d_top.as<std::int32_t>(), first, count, s);  // the tile's result, not waited for
     if (opt.want_probs) {
       float* dst = opt.probs_sink ? tile_probs.data() : &r.probs[std::size_t(first) * std::size_t(K)];
       dev.copy_d2h(dst, d_probs.as<float>(), std::size_t(count) * std::size_t(K) * 4, s);
@@ -373,8 +408,7 @@ SegmentResult Segmenter::segment_window(const InputImage& in, const SegmentOptio
       }
     }
   }
-  drain(0);
-  drain(1);
+  slots.finish(r.cls);
   r.counts.assign(std::size_t(K) + 2, 0);
   dev.copy_d2h(r.counts.data(), d_counts.as<std::int64_t>(), r.counts.size() * 8, s);
   backend_.synchronize();
