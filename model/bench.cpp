@@ -2,6 +2,7 @@
 // Depends on: model/bench.h, model/segmenter.h, model/inference.h.
 #include "model/bench.h"
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -9,8 +10,54 @@
 #include "kernels/common/check.h"
 #include "model/inference.h"
 #include "model/segmenter.h"
+#include "runtime/graph_capture.h"
 
 namespace lc {
+
+TimingStats time_op(Backend& backend, const std::function<void(stream_t)>& call, const TimingPlan& plan) {
+  LC_CHECK(plan.runs >= 1 && plan.calls >= 1 && plan.warmup >= 0, "bench: runs and calls must be >= 1");
+  Device& dev = backend.device();
+  const stream_t s = backend.stream();
+  const bool gpu = dev.kind() == DeviceKind::cuda;
+  for (int i = 0; i < plan.warmup; ++i) call(s);
+  backend.synchronize();
+  TimingStats st;
+  st.runs = plan.runs, st.calls = gpu ? plan.calls : 1;
+  st.method = gpu ? "cuda-graph" : "host clock";
+  CapturedGraph graph;
+  if (gpu) {
+    try {
+      graph.capture(s, [&] {
+        for (int i = 0; i < st.calls; ++i) call(s);
+      });
+    } catch (const Error&) {
+      st.method = "events";  // some library call refused capture: enqueue the calls instead
+    }
+  }
+  const std::size_t flush_bytes = gpu && plan.flush_l2 ? 2 * std::max<std::size_t>(dev.info().l2_bytes, 8u << 20) : 0;
+  void* flush = flush_bytes ? dev.alloc(flush_bytes) : nullptr;
+  CUevent_st* e0 = dev.create_event();
+  CUevent_st* e1 = dev.create_event();
+  std::vector<double> t;
+  for (int r = 0; r < plan.runs; ++r) {
+    if (flush) dev.memset(flush, r & 0xFF, flush_bytes, s);
+    dev.record_event(e0, s);
+    if (graph.ready())
+      graph.launch(s);
+    else
+      for (int i = 0; i < st.calls; ++i) call(s);
+    dev.record_event(e1, s);
+    t.push_back(double(dev.elapsed_ms(e0, e1)) / st.calls);
+  }
+  dev.destroy_event(e0);
+  dev.destroy_event(e1);
+  dev.free(flush);
+  std::sort(t.begin(), t.end());
+  const std::size_t m = t.size() / 2;
+  st.median_ms = t.size() % 2 ? t[m] : 0.5 * (t[m - 1] + t[m]);
+  st.min_ms = t.front(), st.max_ms = t.back();
+  return st;
+}
 
 SegmentBench bench_segment(Backend& backend, const ModelSpec& spec, int side, int stride, int batch, int classes) {
   LC_CHECK(side >= 2 && stride >= 1 && batch >= 1 && classes >= 1, "bench: bad segmentation sizes (image ", side,

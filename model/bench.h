@@ -1,16 +1,46 @@
-// Segmentation benchmark for `landcover bench` (tools/cmd_bench.cpp): times Segmenter on a random
-// square image with an untrained model: window mode, and pixel mode with reduced and full-size flat
-// patches. Kept in model/ so that tools/cmd_bench.cpp,
-// which works on the kernel contracts, stays apart from the model layer's headers.
-// Depends on: model/segmenter.h, model/inference.h (bench.cpp only), runtime/backend.h, runtime/layers.h.
+// Benchmark library for `landcover bench` (tools/cmd_bench.cpp):
+//  - time_op: the timing method for one op call (below), the same for every backend;
+//  - bench_segment: Segmenter on a random square image with an untrained model: window mode, and
+//    pixel mode with reduced and full-size flat patches.
+// Kept in model/ so that tools/cmd_bench.cpp, which works on the kernel contracts, stays apart
+// from the model layer's headers.
+// Depends on: model/segmenter.h, model/inference.h (bench.cpp only), runtime/backend.h,
+// runtime/graph_capture.h (bench.cpp only), runtime/layers.h.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "runtime/backend.h"
 #include "runtime/layers.h"
 
 namespace lc {
+
+// How one op is timed (time_op), as GPU benchmarking practice has it:
+//  - `warmup` calls first (library setup, algorithm choice, caches), then a synchronisation;
+//  - each of `runs` timed runs: the L2 cache is flushed (a memset over twice its size, on the
+//    stream, before the first event), then `calls` back-to-back calls between ONE pair of events;
+//    on a GPU the calls are captured once into a CUDA Graph and the run is one graph launch, so
+//    the host's enqueue work (descriptor creation, library dispatch) is not in the interval and
+//    custom kernels and cuDNN are measured alike; where capture fails the calls are enqueued
+//    between the events instead (method "events");
+//  - per run, time / calls; reported: median, min and max over the runs.
+// On cpu / sim (host devices) calls is 1, nothing is flushed and the events are host clocks.
+// Within a run the op's inputs may stay in L2 from the previous call (as in a training step,
+// where the previous layer has just written them); only the first call of a run is cold.
+struct TimingPlan {
+  int warmup = 10;
+  int runs = 15;
+  int calls = 20;  // per run, GPU only
+  bool flush_l2 = true;
+};
+struct TimingStats {
+  double median_ms = 0, min_ms = 0, max_ms = 0;  // per call
+  int runs = 0, calls = 0;
+  std::string method;  // "cuda-graph", "events" (GPU, capture failed), "host clock"
+};
+TimingStats time_op(Backend& backend, const std::function<void(stream_t)>& call, const TimingPlan& plan);
 
 struct SegmentBench {
   int side = 0, stride = 0, batch = 0;

@@ -21,6 +21,21 @@ double now_s() {
 }
 
 // A device allocation freed at scope exit.
+// Page-locked host memory (Device::alloc_host) and an event, freed on destruction.
+struct HostStage {
+  Device& dev;
+  std::uint8_t* p;
+  CUevent_st* done;
+  HostStage(Device& d, std::size_t bytes)
+      : dev(d), p(static_cast<std::uint8_t*>(d.alloc_host(bytes))), done(d.create_event()) {}
+  ~HostStage() {
+    dev.free_host(p);
+    dev.destroy_event(done);
+  }
+  HostStage(const HostStage&) = delete;
+  HostStage& operator=(const HostStage&) = delete;
+};
+
 class DevBuf {
  public:
   DevBuf(Device& d, std::size_t bytes) : d_(d), bytes_(bytes), p_(bytes ? d.alloc(bytes) : nullptr) {}
@@ -278,6 +293,52 @@ Segmenter::NaiveRun Segmenter::naive_pixel(const RgbImage& img, int size, std::i
 
 // ---- window mode -------------------------------------------------------------------------------
 
+namespace {
+
+// Host staging for window tiles: two page-locked slots (Device::alloc_host), each the packed
+// tile (pixels, mask) followed by room for the tile's classes, and an event per slot. While the
+// device uploads and classifies tile t from one slot, the host packs tile t+1 into the other;
+// each tile's classes come back asynchronously into its slot and are copied out when the slot
+// comes round again (or at the end), after its event. The device buffers need no second copy:
+// the stream orders tile t+1's upload after tile t's kernels and tile t's download before tile
+// t+1's writes.
+class TileSlots {
+ public:
+  TileSlots(Device& dev, std::size_t stage_bytes, std::size_t tile_cells)
+      : dev_(dev), result_off_(align256(stage_bytes)),
+        slots_{HostStage(dev, result_off_ + tile_cells * 4), HostStage(dev, result_off_ + tile_cells * 4)} {}
+  // Slot for tile t, once the tile that used it before is done and its classes are in cls.
+  std::uint8_t* acquire(std::int64_t t, std::vector<std::int32_t>& cls) {
+    drain(int(t % 2), cls);
+    return slots_[t % 2].p;
+  }
+  // Enqueues tile t's download of `count` classes (first cell `first`) from d_top on s.
+  void release(std::int64_t t, const std::int32_t* d_top, std::int64_t first, std::int64_t count, stream_t s) {
+    const int k = int(t % 2);
+    dev_.copy_d2h_async(slots_[k].p + result_off_, d_top, std::size_t(count) * 4, s);
+    dev_.record_event(slots_[k].done, s);
+    first_[k] = first, count_[k] = count;
+  }
+  void finish(std::vector<std::int32_t>& cls) {
+    drain(0, cls);
+    drain(1, cls);
+  }
+
+ private:
+  void drain(int k, std::vector<std::int32_t>& cls) {
+    if (count_[k] < 0) return;
+    dev_.wait_event(slots_[k].done);
+    std::memcpy(&cls[std::size_t(first_[k])], slots_[k].p + result_off_, std::size_t(count_[k]) * 4);
+    count_[k] = -1;
+  }
+  Device& dev_;
+  std::size_t result_off_;
+  HostStage slots_[2];
+  std::int64_t first_[2] = {0, 0}, count_[2] = {-1, -1};
+};
+
+}  // namespace
+
 SegmentResult Segmenter::segment_window(ImageSource& src, const SegmentOptions& opt) {
   LC_CHECK(opt.stride >= 1 && opt.stride <= 4096, "--stride must be in 1..4096, got ", opt.stride);
   LC_CHECK(opt.tile_windows >= 0, "tile windows must be >= 0");
@@ -323,8 +384,8 @@ SegmentResult Segmenter::segment_window(ImageSource& src, const SegmentOptions& 
   DevBuf d_probs(dev, opt.want_probs ? tile_cells * std::size_t(K) * 4 : 0);
   DevBuf d_counts(dev, (std::size_t(K) + 2) * 8);
   r.stats.device_bytes = d_stage.bytes() + d_top.bytes() + d_probs.bytes() + d_counts.bytes();
-  std::vector<std::uint8_t> stage(stage_bytes);
   std::vector<std::uint8_t> pixel_valid(src.has_mask() ? max_px : 0);
+  TileSlots slots(dev, stage_bytes, tile_cells);
 
   r.cls.resize(std::size_t(cells));
   if (opt.want_probs && !opt.probs_sink) r.probs.resize(std::size_t(cells) * std::size_t(K));
@@ -333,17 +394,18 @@ SegmentResult Segmenter::segment_window(ImageSource& src, const SegmentOptions& 
   std::int64_t done = 0;
   for (std::int64_t t = 0; t < tiles; ++t) {
     LC_NVTX_RANGE("tile ", t);
+    std::uint8_t* stage = slots.acquire(t, r.cls);  // tile t-2's slot
     const std::int64_t r0 = t * rows_per_tile, r1 = std::min(mh, r0 + rows_per_tile);
     const std::int64_t first = r0 * mw, count = (r1 - r0) * mw;
     const PixelRect& q = rects[std::size_t(t)];
     const std::int64_t th = q.y1 - q.y0, tw = q.x1 - q.x0;
     // Read the tile's pixels into the staging buffer, its cells' mask after them: one upload.
-    src.read(q, stage.data(), src.has_mask() ? pixel_valid.data() : nullptr);
+    src.read(q, stage, src.has_mask() ? pixel_valid.data() : nullptr);
     if (masked) {
-      tile_mask(stage.data(), src.has_mask() ? pixel_valid.data() : nullptr, q, r0, r1, r, opt, H, W);
+      tile_mask(stage, src.has_mask() ? pixel_valid.data() : nullptr, q, r0, r1, r, opt, H, W);
       std::memcpy(&stage[mask_off], &r.valid[std::size_t(first)], std::size_t(count));
     }
-    dev.copy_h2d(d_stage.as<std::uint8_t>(), stage.data(), masked ? mask_off + std::size_t(count) : std::size_t(th * tw * 3), s);
+    dev.copy_h2d(d_stage.as<std::uint8_t>(), stage, masked ? mask_off + std::size_t(count) : std::size_t(th * tw * 3), s);
 
     for (std::int64_t b0 = 0; b0 < count; b0 += batch_) {
       LC_NVTX_RANGE("batch ", r.stats.batches);
@@ -362,7 +424,7 @@ SegmentResult Segmenter::segment_window(ImageSource& src, const SegmentOptions& 
     ca.n = count, ca.classes = K, ca.accumulate = t > 0;
     run_class_map(kind, ca, d_top.as<std::int32_t>(), masked ? d_stage.as<std::uint8_t>() + mask_off : nullptr, palette_,
                   d_counts.as<std::int64_t>(), nullptr, s);
-    dev.copy_d2h(&r.cls[std::size_t(first)], d_top.as<std::int32_t>(), std::size_t(count) * 4, s);  // the tile's result
+    slots.release(t, d_top.as<std::int32_t>(), first, count, s);  // the tile's result, not waited for
     if (opt.want_probs) {
       float* dst = opt.probs_sink ? tile_probs.data() : &r.probs[std::size_t(first) * std::size_t(K)];
       dev.copy_d2h(dst, d_probs.as<float>(), std::size_t(count) * std::size_t(K) * 4, s);
@@ -372,6 +434,7 @@ SegmentResult Segmenter::segment_window(ImageSource& src, const SegmentOptions& 
       }
     }
   }
+  slots.finish(r.cls);
   r.counts.assign(std::size_t(K) + 2, 0);
   dev.copy_d2h(r.counts.data(), d_counts.as<std::int64_t>(), r.counts.size() * 8, s);
   backend_.synchronize();

@@ -305,7 +305,8 @@ void TrainingSession::prepare_data() {
   g.augment = s.augment;
   g.seed = cfg.seed;
   // On cuda/cudnn the gather's step and index offset are host arguments (kernels/image), which a
-  // captured graph would freeze: there it runs before each replay instead of inside it.
+  // captured graph would freeze: there it runs before each replay, outside it (as the Network
+  // would run a batch source; here so that the launch counts show the step alone).
   if (!s.gpu) s.net->set_batch_source([&s](stream_t st) { s.fill(st); });
 }
 
@@ -500,6 +501,7 @@ TrainResult TrainingSession::finish() {
     s.print("launches per training step: " + std::to_string(lc.kernels) + " kernels, " + std::to_string(lc.graphs) +
             " CUDA graphs" + (s.gpu ? " (plus the batch gather before each replay)" : ""));
   }
+  if (!net.capture_note().empty()) s.print("note: " + net.capture_note());
   s.print("wrote " + s.cfg.out + ", " + s.cfg.metrics + ", " + s.confusion_path);
   res.history = s.history;
   res.final_val_loss = fin.loss;

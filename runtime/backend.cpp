@@ -2,6 +2,9 @@
 #include "runtime/backend.h"
 
 #include "kernels/common/check.h"
+#if LC_HAVE_CUDA
+#include "kernels/common/cudnn_info.h"
+#endif
 
 namespace lc {
 
@@ -54,7 +57,11 @@ Backend::Backend(BackendKind kind) : kind_(kind) {
 }
 
 Backend::~Backend() {
-  if (stream_) device_->destroy_stream(stream_);
+  if (!stream_) return;
+#if LC_HAVE_CUDA
+  cudnn::forget_stream(stream_);  // no cuDNN / cuBLAS handle keeps pointing at a destroyed stream
+#endif
+  device_->destroy_stream(stream_);
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name) {
@@ -62,10 +69,6 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
 }
 
 }  // namespace lc
-
-#if LC_HAVE_CUDA
-#include "kernels/common/cudnn_info.h"
-#endif
 
 namespace lc {
 

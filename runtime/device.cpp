@@ -18,6 +18,10 @@ void Device::copy_d2h(void* dst, const void* src, std::size_t bytes, stream_t s)
   calls_[1]++, bytes_[1] += bytes;
   do_copy(Dir::d2h, dst, src, bytes, s);
 }
+void Device::copy_d2h_async(void* dst, const void* src, std::size_t bytes, stream_t s) {
+  calls_[1]++, bytes_[1] += bytes;
+  do_copy(Dir::d2h_async, dst, src, bytes, s);
+}
 void Device::copy_d2d(void* dst, const void* src, std::size_t bytes, stream_t s) {
   calls_[2]++, bytes_[2] += bytes;
   do_copy(Dir::d2d, dst, src, bytes, s);
@@ -66,6 +70,7 @@ class HostMemoryDevice final : public Device {
   void record_event(CUevent_st* e, stream_t) override {
     reinterpret_cast<HostEvent*>(e)->t = std::chrono::steady_clock::now();
   }
+  void wait_event(CUevent_st*) override {}
   float elapsed_ms(CUevent_st* start, CUevent_st* stop) override {
     auto d = reinterpret_cast<HostEvent*>(stop)->t - reinterpret_cast<HostEvent*>(start)->t;
     return std::chrono::duration<float, std::milli>(d).count();

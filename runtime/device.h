@@ -30,21 +30,47 @@ struct TransferCounts {
 
 class Event;
 
+// What a benchmark records about the hardware (zeros where the device has no such thing).
+struct DeviceInfo {
+  std::string name;                 // "NVIDIA H200", "host"
+  int cc_major = 0, cc_minor = 0;   // compute capability
+  int sm_count = 0;
+  int clock_khz = 0;                // peak SM clock the driver reports (not the current clock)
+  int mem_clock_khz = 0;            // peak memory clock
+  int mem_bus_bits = 0;
+  std::size_t l2_bytes = 0;         // L2 cache size (what a benchmark flushes between runs)
+  std::size_t global_bytes = 0;
+};
+
 class Device {
  public:
   virtual ~Device() = default;
   virtual DeviceKind kind() const = 0;
   virtual std::string name() const = 0;
+  virtual DeviceInfo info() const { return DeviceInfo{name()}; }
 
   // Memory (alignment at least 256 bytes). free(nullptr) is a no-op.
   virtual void* alloc(std::size_t bytes) = 0;
   virtual void free(void* p) = 0;
   virtual void memset(void* dst, int value, std::size_t bytes, stream_t s = nullptr) = 0;
 
-  // Copies: asynchronous on `s` where the device allows (cuda); synchronous otherwise.
+  // Copies (and memset): asynchronous on a stream `s` where the device allows (cuda; d2h copies
+  // complete before returning); synchronous otherwise. s == nullptr means "synchronous with all of
+  // the device's work": on cuda, every stream is waited for first and the copy has completed when
+  // the call returns. (The backends' streams are non-blocking: they do not wait for the legacy
+  // default stream, so an asynchronous default-stream upload could race a kernel on them.)
   void copy_h2d(void* dst, const void* src, std::size_t bytes, stream_t s = nullptr);
   void copy_d2h(void* dst, const void* src, std::size_t bytes, stream_t s = nullptr);
   void copy_d2d(void* dst, const void* src, std::size_t bytes, stream_t s = nullptr);
+  // A device-to-host copy that does NOT wait (counted as d2h): on cuda asynchronous on `s` when
+  // dst is page-locked (alloc_host); complete once an event recorded after it has been waited
+  // for (wait_event) or the stream synchronised. Synchronous on sim and host.
+  void copy_d2h_async(void* dst, const void* src, std::size_t bytes, stream_t s);
+
+  // Host memory for staging copies: page-locked (pinned) on cuda, so copies from and to it are
+  // asynchronous DMA; ordinary aligned memory on sim and host. free_host(nullptr) is a no-op.
+  virtual void* alloc_host(std::size_t bytes) { return alloc(bytes); }
+  virtual void free_host(void* p) { free(p); }
 
   virtual stream_t create_stream() = 0;
   virtual void destroy_stream(stream_t s) = 0;
@@ -53,6 +79,8 @@ class Device {
   virtual CUevent_st* create_event() = 0;
   virtual void destroy_event(CUevent_st* e) = 0;
   virtual void record_event(CUevent_st* e, stream_t s = nullptr) = 0;
+  // The host waits until the work before a recorded event has completed.
+  virtual void wait_event(CUevent_st* e) = 0;
   // Milliseconds between two recorded events (waits for the later one).
   virtual float elapsed_ms(CUevent_st* start, CUevent_st* stop) = 0;
 
@@ -60,7 +88,7 @@ class Device {
   void reset_counts();
 
  protected:
-  enum class Dir { h2d, d2h, d2d };
+  enum class Dir { h2d, d2h, d2d, d2h_async };
   virtual void do_copy(Dir dir, void* dst, const void* src, std::size_t bytes, stream_t s) = 0;
 
  private:

@@ -642,9 +642,22 @@ void Network::train_step() {
   const LaunchCounts before = launch_counts();
   const bool gpu = backend_.kind() == BackendKind::cuda || backend_.kind() == BackendKind::cudnn;
   last_replayed_ = false;
-  if (gpu && opts_.cuda_graph && !sync_debug()) {
-    if (!im.graph.ready() && im.eager_steps > 0) im.graph.capture(im.stream, [&] { im.run_plan(im.train); });
+  if (opts_.cuda_graph && (gpu || opts_.capture_on_host) && capture_note_.empty() && !sync_debug()) {
+    if (!im.graph.ready() && im.eager_steps > 0) {
+      // The batch source stays out of the graph (its host-side arguments change per step).
+      auto source = std::move(im.source);
+      im.source = nullptr;
+      try {
+        LC_CHECK(gpu, "CUDA Graph capture needs the cuda or cudnn backend, not ", backend_.name());
+        im.graph.capture(im.stream, [&] { im.run_plan(im.train); });
+      } catch (const Error& e) {
+        im.graph.reset();
+        capture_note_ = std::string("CUDA Graph capture of the training step failed, steps run eagerly: ") + e.what();
+      }
+      im.source = std::move(source);
+    }
     if (im.graph.ready()) {
+      if (im.source) im.source(im.stream);  // eagerly, ordered before the replay on the same stream
       im.graph.launch(im.stream);
       im.last_plan = &im.train;
       last_replayed_ = true;
@@ -762,5 +775,6 @@ std::vector<Network::NodeTime> Network::profile_train_step() {
 }
 
 std::size_t Network::captured_nodes() const { return impl_->graph.node_count(); }
+std::size_t Network::captured_other_nodes() const { return impl_->graph.other_node_count(); }
 
 }  // namespace lc

@@ -17,9 +17,10 @@
 //   net.reset_eval_totals();
 //   for (each validation batch of n <= batch images in input()/labels()) net.eval_batch(n, pred);
 //   Totals v = net.read_eval_totals();
-// The batch source is part of the captured step on cuda/cudnn, so it must take everything that
-// changes per step from device memory. kernels/image's gather_batch takes the step and the index
-// offset as host arguments, so the trainer runs it before train_step there instead (no source).
+// The batch source is not part of the captured step on cuda/cudnn: it runs eagerly before each
+// replay, so host-side arguments that change per step (kernels/image's gather_batch takes the
+// step and the index offset as host arguments) reach every step. A failed capture (capture_note())
+// leaves training on eager steps instead of stopping it.
 //
 // Evaluation and prediction of n <= batch images compute the first n rows only (buffers and
 // workspaces are planned for the full batch; a conv whose workspace for n would not fit, and
@@ -83,6 +84,9 @@ struct NetworkOptions {
   std::uint64_t seed = 0;      // dropout key (the run's --seed)
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;  // Adam (docs/MODEL.md)
   bool cuda_graph = true;      // cuda / cudnn: capture the training step and replay it
+  // Tests only: also attempt the capture on cpu / sim, where it always fails, to exercise the
+  // fallback to eager steps (capture_note()) without a GPU.
+  bool capture_on_host = false;
   bool flat_inference = false; // inference only: also plan predict_flat (runtime/flat_geometry.h)
 };
 
@@ -164,8 +168,9 @@ class Network {
   Tensor input() const { return input_; }    // [batch][H][W][C] f32, device
   Tensor labels() const { return labels_; }  // [batch] i32, device
   // The work that fills input() and labels() at the start of every training step, enqueued on the
-  // stream it is given (the batch gather). It is captured with the step on cuda/cudnn, so anything
-  // that differs from step to step must come from device memory. Setting it drops a captured graph.
+  // stream it is given (the batch gather). It is never captured: on cuda/cudnn it runs eagerly on
+  // the stream before each replay of the captured step, so it may take host-side arguments that
+  // change per step (a step number, an offset). Setting it drops a captured graph.
   void set_batch_source(std::function<void(stream_t)> fill);
   void train_step();
   void reset_train_totals();   // a memset, outside steps
@@ -196,7 +201,11 @@ class Network {
   float last_loss() const;                 // batch mean loss of the last training step (d2h)
   LaunchCounts last_step_launches() const { return last_launches_; }
   bool last_step_replayed() const { return last_replayed_; }  // the last train_step launched a CUDA Graph
-  std::size_t captured_nodes() const;  // kernel/memset nodes of the captured step (0 when none)
+  std::size_t captured_nodes() const;  // kernel/memset/copy nodes of the captured step (0 when none)
+  std::size_t captured_other_nodes() const;  // any other node (allocations...) of the captured step
+  // Why the training step is not captured: "" while capture works or was not asked for; after a
+  // failed capture, the reason (training goes on with eager steps, which compute the same).
+  const std::string& capture_note() const { return capture_note_; }
   // One training step run eagerly, node by node, synchronising after each: wall milliseconds per
   // node ("L07 conv2d fwd [cpu]", ...) for profiling. A real step (parameters are updated).
   struct NodeTime {
@@ -220,6 +229,7 @@ class Network {
   std::size_t arena_bytes_ = 0, arena_unshared_ = 0, persistent_bytes_ = 0;
   LaunchCounts last_launches_;
   bool last_replayed_ = false;
+  std::string capture_note_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -23,19 +23,24 @@ class CapturedGraph {
   CapturedGraph& operator=(const CapturedGraph&) = delete;
 
   // Captures what `body` enqueues on `stream` (a real CUDA stream, not the default stream) and
-  // instantiates it; the work is recorded, not run. Replaces a previous capture.
+  // instantiates it; the work is recorded, not run. Replaces a previous capture. On failure
+  // (an exception from `body`, or a capture CUDA refuses) throws lc::Error and leaves nothing
+  // captured (ready() false), so the caller can run the work eagerly.
   void capture(stream_t stream, const std::function<void()>& body);
   // Launches the instantiated graph on `stream`.
   void launch(stream_t stream);
   bool ready() const { return exec_ != nullptr; }
   void reset();
-  // Number of kernel nodes in the captured graph (0 when none).
+  // Kernel, memset and copy nodes in the captured graph (0 when none).
   std::size_t node_count() const { return nodes_; }
+  // Every other node (memory allocation / free, host, event nodes): 0 for a training step,
+  // whose libraries must not allocate inside the capture (kernels/common/cudnn_context.h).
+  std::size_t other_node_count() const { return other_nodes_; }
 
  private:
   void* graph_ = nullptr;  // cudaGraph_t
   void* exec_ = nullptr;   // cudaGraphExec_t
-  std::size_t nodes_ = 0;
+  std::size_t nodes_ = 0, other_nodes_ = 0;
 };
 
 // Whether this build can capture CUDA Graphs (LC_WITH_CUDA).

@@ -9,7 +9,7 @@ bool graph_capture_supported() { return false; }
 
 CapturedGraph::~CapturedGraph() = default;
 
-void CapturedGraph::reset() { exec_ = graph_ = nullptr, nodes_ = 0; }
+void CapturedGraph::reset() { exec_ = graph_ = nullptr, nodes_ = other_nodes_ = 0; }
 
 void CapturedGraph::capture(stream_t, const std::function<void()>&) {
   LC_FAIL("CUDA Graph capture is not available: built without CUDA (LC_WITH_CUDA=OFF)");

@@ -1,7 +1,7 @@
 // `landcover bench`: per-op benchmarks and a roofline model of the seed network.
 //
 //   landcover bench [--backend cuda,cudnn,cpu,sim] [--batch 16,1024] [--ops conv2d,dense]
-//                   [--json FILE] [--repeats N] [--warmup N] [--roofline [--peak-tflops T]
+//                   [--json FILE] [--repeats N] [--calls N] [--warmup N] [--roofline [--peak-tflops T]
 //                   [--peak-tbps B] [--steps-per-epoch S]] [--no-segment]
 //
 // 1. Validation: every op of the model (forward and backward per layer, softmax-CE, Adam) runs at a
@@ -9,8 +9,9 @@
 //    (tolerances per op below). Any mismatch fails the command before anything is timed; otherwise
 //    it prints "all results match, starting benchmarks".
 // 2. Timing at the model's real shapes for each --batch (16: a training step; 1024: a segmentation
-//    batch): warm-up calls, then repeats each bracketed by events on the backend stream
-//    (Device::record_event / elapsed_ms), median reported with ms, GFLOP/s, GB/s and, on a GPU,
+//    batch) by model/bench.h's time_op (warm-up; runs of many calls between one event pair, on a
+//    GPU one CUDA Graph per run, L2 flushed between runs; median, min and max per call), with
+//    GFLOP/s, GB/s and, on a GPU,
 //    % of the roofline bound (peak from --peak-tflops / --peak-tbps) and the ratio to cudnn on the
 //    same shapes. `sim` (the SIMT emulator) is validated only and printed as "correctness only":
 //    its times mean nothing. `cpu` times are CPU times and are labelled so.
@@ -533,43 +534,23 @@ struct Timed {
   std::string name, op;
   int batch = 0;
   bool train = false, infer = false;
-  double flops = 0, bytes = 0, ms = 0;  // median
-  int repeats = 0;
+  double flops = 0, bytes = 0, ms = 0;  // median per call
+  TimingStats stats;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
-
 std::vector<Timed> time_cases(Backend& be, const std::vector<LayerInfo>& layers, int n, std::int64_t params,
-                              const std::vector<std::string>& ops, int warmup, int repeats) {
+                              const std::vector<std::string>& ops, const TimingPlan& plan) {
   std::vector<Timed> out;
-  Device& dev = be.device();
-  CUevent_st* e0 = dev.create_event();
-  CUevent_st* e1 = dev.create_event();
   std::uint64_t seed = 5000;
   for (const OpCase& c : model_cases(layers, n, params)) {
     ++seed;
     if (!selected(c, ops)) continue;
     HostBufs h = make_inputs(c, seed);
-    DevBufs d(dev, c, h, c.ws ? c.ws(Impl::backend, be.kind()) : 0, be.stream());
+    DevBufs d(be.device(), c, h, c.ws ? c.ws(Impl::backend, be.kind()) : 0, be.stream());
     const Workspace w{d.ws, d.ws_bytes};
-    for (int i = 0; i < warmup; ++i) c.run(Impl::backend, be.kind(), d.ptrs, w, be.stream());
-    be.synchronize();
-    std::vector<double> t;
-    for (int i = 0; i < repeats; ++i) {
-      dev.record_event(e0, be.stream());
-      c.run(Impl::backend, be.kind(), d.ptrs, w, be.stream());
-      dev.record_event(e1, be.stream());
-      t.push_back(dev.elapsed_ms(e0, e1));
-    }
-    Timed r{c.name, c.op, n, c.train, c.infer, c.flops, c.bytes, median(t), repeats};
-    out.push_back(r);
+    const TimingStats st = time_op(be, [&](stream_t s) { c.run(Impl::backend, be.kind(), d.ptrs, w, s); }, plan);
+    out.push_back(Timed{c.name, c.op, n, c.train, c.infer, c.flops, c.bytes, st.median_ms, st});
   }
-  dev.destroy_event(e0);
-  dev.destroy_event(e1);
   return out;
 }
 
@@ -634,7 +615,7 @@ void print_roofline(const std::vector<LayerInfo>& layers, std::int64_t params, c
 
 struct Options {
   std::string backends, batches = "16,1024", ops, json;
-  int warmup = -1, repeats = -1, validate_batch = 2;
+  int warmup = -1, repeats = -1, calls = 20, validate_batch = 2;
   bool roofline = false, no_segment = false;
   Peak peak;
   int steps_per_epoch = 1350;
@@ -667,6 +648,20 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   f << j.dump(2) << "\n";
   LC_CHECK(f.good(), "bench: cannot write ", path);
   std::printf("results written to %s\n", path.c_str());
+}
+
+// The device a backend's times were taken on (GPU model, clocks, L2; model/bench.h's method).
+nlohmann::json device_json(BackendKind k) {
+  if (!is_gpu(k)) return {{"name", "host"}};
+  const DeviceInfo d = Backend(k).device().info();
+  return {{"name", d.name},
+          {"compute_capability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)},
+          {"sm_count", d.sm_count},
+          {"peak_sm_clock_mhz", d.clock_khz / 1000},
+          {"peak_mem_clock_mhz", d.mem_clock_khz / 1000},
+          {"l2_bytes", d.l2_bytes},
+          {"global_bytes", d.global_bytes},
+          {"timing", "per call: median/min/max over runs; L2 flushed before each run; calls per run in one CUDA Graph"}};
 }
 
 void run_bench(const Options& o) {
@@ -726,15 +721,22 @@ void run_bench(const Options& o) {
     }
     const bool gpu = is_gpu(k);
     for (int n : batches) {
-      const int warmup = o.warmup >= 0 ? o.warmup : (gpu ? 10 : 1);
-      const int repeats = o.repeats > 0 ? o.repeats : (gpu ? 50 : (n >= 256 ? 3 : 9));
-      std::printf("\n%s timings, backend %s, batch %d (median of %d after %d warm-up)\n",
-                  gpu ? "GPU" : "CPU (not GPU speed)", be->name(), n, repeats, warmup);
-      std::printf("%-28s %10s %10s %10s %s\n", "op", "ms", "GFLOP/s", "GB/s", gpu ? "  % bound   vs cudnn" : "");
+      TimingPlan plan;
+      plan.warmup = o.warmup >= 0 ? o.warmup : (gpu ? 10 : 1);
+      plan.runs = o.repeats > 0 ? o.repeats : (gpu ? 15 : (n >= 256 ? 3 : 9));
+      plan.calls = o.calls;
+      std::printf("\n%s timings, backend %s, batch %d (per call: median, min and max of %d runs%s, after %d warm-up)\n",
+                  gpu ? "GPU" : "CPU (not GPU speed)", be->name(), n, plan.runs,
+                  gpu ? (" of " + std::to_string(plan.calls) + " calls each, L2 flushed between runs").c_str() : "",
+                  plan.warmup);
+      std::printf("%-28s %10s %10s %10s %10s %10s %s\n", "op", "ms", "min", "max", "GFLOP/s", "GB/s",
+                  gpu ? "  % bound   vs cudnn" : "");
       std::fflush(stdout);
-      auto t = time_cases(*be, layers, n, params, ops, warmup, repeats);
+      auto t = time_cases(*be, layers, n, params, ops, plan);
       for (const Timed& x : t) {
-        std::printf("%-28s %10.4f %10.2f %10.2f", x.name.c_str(), x.ms, x.flops / (x.ms * 1e6), x.bytes / (x.ms * 1e6));
+        std::printf("%-28s %10.4f %10.4f %10.4f %10.2f %10.2f%s", x.name.c_str(), x.ms, x.stats.min_ms,
+                    x.stats.max_ms, x.flops / (x.ms * 1e6), x.bytes / (x.ms * 1e6),
+                    x.stats.method == "events" ? " (not captured)" : "");
         if (gpu) {
           std::printf("  %6.1f%%", 100.0 * o.peak.bound_ms(x.flops, x.bytes) / x.ms);
           if (k == BackendKind::cuda && timed.count(BackendKind::cudnn)) {
@@ -786,10 +788,13 @@ void run_bench(const Options& o) {
     j["timing_meaning"] = k == BackendKind::sim ? "correctness only" : (is_gpu(k) ? "GPU" : "CPU (not GPU speed)");
     j["validated"] = true;
     j["peak_tflops"] = o.peak.tflops, j["peak_tbps"] = o.peak.tbps;
+    j["device"] = device_json(k);
     j["ops"] = nlohmann::json::array();
     for (const Timed& x : timed[k]) {
-      nlohmann::json r = {{"name", x.name}, {"op", x.op},       {"batch", x.batch}, {"ms", x.ms},
-                          {"flops", x.flops}, {"bytes", x.bytes}, {"repeats", x.repeats},
+      nlohmann::json r = {{"name", x.name}, {"op", x.op}, {"batch", x.batch}, {"ms", x.ms},
+                          {"min_ms", x.stats.min_ms}, {"max_ms", x.stats.max_ms}, {"runs", x.stats.runs},
+                          {"calls_per_run", x.stats.calls}, {"method", x.stats.method},
+                          {"flops", x.flops}, {"bytes", x.bytes},
                           {"gflops", x.flops / (x.ms * 1e6)}, {"gbps", x.bytes / (x.ms * 1e6)},
                           {"bound_ms", o.peak.bound_ms(x.flops, x.bytes)}};
       if (k == BackendKind::cuda && timed.count(BackendKind::cudnn))
@@ -827,7 +832,8 @@ void bench_setup(CLI::App& app) {
   cmd->add_option("--ops", o->ops, "Comma-separated filter: op function, layer type or part of a case name");
   cmd->add_option("--json", o->json, "Results file (default: profiling/results/bench_<backend>_<date>.json)");
   cmd->add_option("--warmup", o->warmup, "Warm-up calls per op (default: 10 on a GPU, 1 on cpu)");
-  cmd->add_option("--repeats", o->repeats, "Timed calls per op (default: 50 on a GPU; cpu 9, 3 at batch >= 256)");
+  cmd->add_option("--repeats", o->repeats, "Timed runs per op (default: 15 on a GPU; cpu 9, 3 at batch >= 256)");
+  cmd->add_option("--calls", o->calls, "GPU: calls per timed run (one CUDA Graph)")->capture_default_str();
   cmd->add_option("--validate-batch", o->validate_batch, "Batch of the reference comparison (sim uses 1)")
       ->capture_default_str();
   cmd->add_flag("--roofline", o->roofline, "Print FLOPs, bytes, intensity and the lower bound per op");

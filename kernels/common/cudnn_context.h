@@ -20,9 +20,10 @@ inline std::string describe_cublas(cublasStatus_t s) {
 
 namespace lc::cudnn {
 
-// The calling thread's cuDNN handle, set to `stream`.
+// The calling thread's cuDNN handle, set to `stream` (only when it changes).
 cudnnHandle_t handle(stream_t stream);
-// The calling thread's cuBLAS handle, set to `stream`, pointer mode host, FP32 math (no TF32).
+// The calling thread's cuBLAS handle, set to `stream`, pointer mode host, FP32 default math (FMA,
+// no TF32), with a workspace it owns (so no call, captured or not, allocates).
 cublasHandle_t blas(stream_t stream);
 
 // RAII wrappers for descriptors.

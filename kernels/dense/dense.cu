@@ -57,8 +57,14 @@ __device__ __forceinline__ void stage_tile(float* dst, const float* src, std::in
 
 }  // namespace
 
+// __launch_bounds__(block size, 1): ptxas keeps registers within what one block of that size
+// (512 threads for the small configuration) may use, so a later register increase spills
+// (profiling/resource_table.sh reports it) instead of the launch failing on a GPU. With one
+// block per SM ptxas takes 70-94 registers (64 unbounded, where a bare bound made it spill); the
+// model's dense shapes have fewer blocks than a GPU has SMs, so occupancy does not limit them.
 template <bool TA, bool TB, int BM, int BN, int BK, int TM, int TN, int KS>
-__global__ void dense_gemm_kernel(GemmParams p) {
+__global__ void __launch_bounds__((BM / TM) * (BN / TN) * KS, 1)
+    dense_gemm_kernel(GemmParams p) {
   constexpr int TX = BN / TN, TY = BM / TM, G = TX * TY, NT = G * KS, BKT = BK * KS;
   constexpr int LDA_S = BM + 1, LDB_S = BN + 1;
   constexpr int kTiles = BKT * LDA_S + BKT * LDB_S;

@@ -14,11 +14,13 @@
 // flatten before the first dense takes NHWC memory as is (Keras' H, W, C order).
 // Outputs are overwritten (never accumulated into). b may be nullptr (no bias). In dense_backward
 // dx may be nullptr (not computed); dw and db must be given. No aliasing between inputs and outputs.
+// NaN propagates: a NaN in row r of x gives NaN in every y[r][o] (with or without the ELU; cudnn:
+// CUDNN_PROPAGATE_NAN), which the graph runtime's NaN-poisoned arena relies on.
 //
 // Implementations: ref = naive loops in double; cpu = cblas_sgemm (OpenBLAS) + OpenMP epilogue;
 // sim/cuda = tiled shared-memory GEMM kernels with register micro-tiles (dense.cu), one template
 // for the three products, deterministic (fixed summation order, no atomics); cudnn = cublasSgemm
-// (FP32 pedantic math) + cudnnAddTensor / cudnnActivationForward / cudnnConvolutionBackwardBias.
+// (FP32 with FMA, no TF32) + cudnnAddTensor / cudnnActivationForward / cudnnConvolutionBackwardBias.
 // Depends on: kernels/common/impls.h.
 #pragma once
 

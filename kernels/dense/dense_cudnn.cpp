@@ -1,7 +1,8 @@
 // Dense layer on the cudnn backend (contract: dense.h). The products are cublasSgemm calls on the
 // row-major buffers read as column-major transposes (row-major C = A B is column-major
-// C^T = B^T A^T), on the handle from lc::cudnn::blas (FP32, pedantic math: no TF32). Bias and ELU
-// are cudnnAddTensor and cudnnActivationForward (ELU, coef 1) on y viewed as NHWC [n][1][1][out];
+// C^T = B^T A^T), on the handle from lc::cudnn::blas (FP32 with FMA, no TF32). Bias and ELU
+// are cudnnAddTensor and cudnnActivationForward (ELU, coef 1, NaN propagated) on y viewed as NHWC
+// [n][1][1][out];
 // the bias gradient is cudnnConvolutionBackwardBias on dy viewed the same way.
 #include <climits>
 
@@ -36,7 +37,7 @@ void dense_forward(const DenseArgs& a, const float* x, const float* w, const flo
   if (a.activation == DenseActivation::elu) {
     cudnnActivationDescriptor_t act;
     LC_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act));
-    cudnnStatus_t st = cudnnSetActivationDescriptor(act, CUDNN_ACTIVATION_ELU, CUDNN_NOT_PROPAGATE_NAN, 1.0);
+    cudnnStatus_t st = cudnnSetActivationDescriptor(act, CUDNN_ACTIVATION_ELU, CUDNN_PROPAGATE_NAN, 1.0);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnActivationForward(handle(stream), act, &one, yd.d, y, &zero, yd.d, y);
     cudnnDestroyActivationDescriptor(act);
     LC_CUDNN_CHECK(st);

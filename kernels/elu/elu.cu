@@ -8,14 +8,15 @@ namespace lc::LC_KERNEL_NS {
 __device__ __forceinline__ float elu_f(float x) { return x > 0.f ? x : expm1f(x); }
 __device__ __forceinline__ float elu_grad_f(float y, float dy) { return y > 0.f ? dy : dy * (y + 1.f); }
 
-__global__ void elu_fwd_kernel(std::int64_t n, const float* __restrict__ x, float* __restrict__ y) {
+// No __restrict__ on x / y, dy / dx: the contract allows in-place calls (x == y, dy == dx), and a
+// restrict pointer that aliases another is undefined behaviour (the compiler may reorder or cache).
+__global__ void elu_fwd_kernel(std::int64_t n, const float* x, float* y) {
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     y[i] = elu_f(x[i]);
 }
 
-__global__ void elu_bwd_kernel(std::int64_t n, const float* __restrict__ y, const float* __restrict__ dy,
-                               float* __restrict__ dx) {
+__global__ void elu_bwd_kernel(std::int64_t n, const float* y, const float* dy, float* dx) {
   const std::int64_t stride = std::int64_t(blockDim.x) * gridDim.x;
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     dx[i] = elu_grad_f(y[i], dy[i]);

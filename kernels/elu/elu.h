@@ -5,7 +5,10 @@
 //             dx = dy * (y + 1)     otherwise   (y + 1 = exp(x) for x <= 0)
 // Backward reads the forward output y, not x, so the forward may run in place (x == y) and a
 // convolution with a fused ELU epilogue need not keep its pre-activation. Any layout: the op is
-// elementwise over n floats. In-place (x == y, dy == dx) is allowed for every implementation.
+// elementwise over n floats. In-place (x == y, dy == dx) is allowed for every implementation
+// (kernels must not declare aliasable pointers __restrict__).
+// NaN propagates: x NaN -> y NaN; y or dy NaN -> dx NaN (cudnn: CUDNN_PROPAGATE_NAN). The graph
+// runtime poisons its arena with NaN and relies on this to expose reads of unwritten memory.
 #pragma once
 
 #include <cstdint>

@@ -46,8 +46,9 @@ __device__ __forceinline__ RowStats row_stats(const float* row, int classes, int
 
 }  // namespace
 
-__global__ void softmax_ce_kernel(std::int64_t n, int classes, const float* logits, const std::int32_t* labels,
-                                  float* loss, float* dlogits, std::int32_t* pred, SoftmaxCeTotals* totals) {
+__global__ void __launch_bounds__(kCeThreads)
+softmax_ce_kernel(std::int64_t n, int classes, const float* logits, const std::int32_t* labels,
+                  float* loss, float* dlogits, std::int32_t* pred, SoftmaxCeTotals* totals) {
   __shared__ double warp_loss[kCeWarps];
   __shared__ long long warp_correct[kCeWarps];
   __shared__ long long warp_invalid[kCeWarps];

@@ -111,10 +111,9 @@ TEST_P(AdamTest, MatchesDoublePrecisionAdam) {
   const auto p0 = random_floats(std::size_t(n), 41 + n, -1.f, 1.f);
   DoubleAdam truth(p0);
 
-  Device& dev = be->device();
-  Guarded<float> gp(dev, p0), gg(dev, std::size_t(n)), gm(dev, std::vector<float>(n, 0.f)),
-      gv(dev, std::vector<float>(n, 0.f));
-  Guarded<AdamState> gst(dev, std::vector<AdamState>(1));
+  Guarded<float> gp(*be, p0), gg(*be, std::size_t(n)), gm(*be, std::vector<float>(n, 0.f)),
+      gv(*be, std::vector<float>(n, 0.f));
+  Guarded<AdamState> gst(*be, std::vector<AdamState>(1));
   std::vector<std::vector<float>> grads;
   for (int s = 1; s <= 3; ++s) {
     grads.push_back(gradients(n, 1000 * s + n));

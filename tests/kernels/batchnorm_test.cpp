@@ -60,7 +60,7 @@ bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
 // The workspace a backend asks for, with guard regions (8-byte aligned: Guarded<double>).
 struct GuardedWorkspace {
   Guarded<double> buf;
-  GuardedWorkspace(Device& dev, std::size_t bytes) : buf(dev, (bytes + 7) / 8) {}
+  GuardedWorkspace(const Backend& be, std::size_t bytes) : buf(be, (bytes + 7) / 8) {}
   Workspace ws() const { return Workspace{buf.get(), buf.size() * sizeof(double)}; }
 };
 
@@ -106,11 +106,10 @@ TEST_P(BatchNormTest, MatchesReference) {
   ref::batchnorm_backward(a, x.data(), dy.data(), gamma.data(), sm_r.data(), sis_r.data(), dx_r.data(),
                           dg_r.data(), db_r.data(), {}, nullptr);
 
-  Device& dev = be->device();
   const stream_t s = be->stream();
-  GuardedWorkspace gws(dev, ws_bytes_on(p.kind, a));
-  Guarded<float> gx(dev, x), gg(dev, gamma), gb(dev, beta), gmm(dev, mm0), gmv(dev, mv0), gy(dev, ne),
-      gsm(dev, nc), gsis(dev, nc), gdy(dev, dy), gdx(dev, ne), gdg(dev, nc), gdb(dev, nc);
+  GuardedWorkspace gws(*be, ws_bytes_on(p.kind, a));
+  Guarded<float> gx(*be, x), gg(*be, gamma), gb(*be, beta), gmm(*be, mm0), gmv(*be, mv0), gy(*be, ne),
+      gsm(*be, nc), gsis(*be, nc), gdy(*be, dy), gdx(*be, ne), gdg(*be, nc), gdb(*be, nc);
 
   // Training forward.
   train_on(p.kind, a, gx.get(), gg.get(), gb.get(), gy.get(), gmm.get(), gmv.get(), gsm.get(), gsis.get(), gws.ws(), s);
@@ -195,7 +194,6 @@ TEST_P(BatchNormFormulaTest, EpsilonInsideSqrtBiasedVarianceUnbiasedMovingVarian
   const BackendKind kind = GetParam();
   auto be = backend_or_skip(kind);
   if (!be) return;
-  Device& dev = be->device();
   const stream_t s = be->stream();
   BatchNormArgs a;
   ASSERT_EQ(a.epsilon, 1e-3f) << "Keras default epsilon";
@@ -220,9 +218,9 @@ TEST_P(BatchNormFormulaTest, EpsilonInsideSqrtBiasedVarianceUnbiasedMovingVarian
   }
   const Tolerance t_y{1e-5, 1e-5}, t_stat{1e-5, 1e-6};
   {
-    GuardedWorkspace gws(dev, ws_bytes_on(kind, a));
-    Guarded<float> gx(dev, x), gg(dev, ones), gb(dev, zeros), gy(dev, 6), gsm(dev, 3), gsis(dev, 3), gmm(dev, mm0),
-        gmv(dev, mv0);
+    GuardedWorkspace gws(*be, ws_bytes_on(kind, a));
+    Guarded<float> gx(*be, x), gg(*be, ones), gb(*be, zeros), gy(*be, 6), gsm(*be, 3), gsis(*be, 3), gmm(*be, mm0),
+        gmv(*be, mv0);
     // Without moving statistics (both nullptr: no update).
     train_on(kind, a, gx.get(), gg.get(), gb.get(), gy.get(), nullptr, nullptr, gsm.get(), gsis.get(), gws.ws(), s);
     EXPECT_TRUE(all_close(gy.download(), y_want, t_y, label_of(kind) + " m=2 y"));
@@ -243,9 +241,9 @@ TEST_P(BatchNormFormulaTest, EpsilonInsideSqrtBiasedVarianceUnbiasedMovingVarian
     const std::vector<float> sis_want1(2, float(1.0 / std::sqrt(double(1e-3f))));
     const std::vector<float> mm_want1 = {float(0.99 * 1 + 0.01 * 3), float(0.99 * 2 + 0.01 * -7)};
     const std::vector<float> mv_want1 = {float(0.99 * 4), float(0.99 * 8)};
-    GuardedWorkspace gws(dev, ws_bytes_on(kind, b));
-    Guarded<float> gx(dev, x1), gg(dev, g1), gb(dev, b1), gy(dev, 2), gsm(dev, 2), gsis(dev, 2), gmm(dev, mm1),
-        gmv(dev, mv1);
+    GuardedWorkspace gws(*be, ws_bytes_on(kind, b));
+    Guarded<float> gx(*be, x1), gg(*be, g1), gb(*be, b1), gy(*be, 2), gsm(*be, 2), gsis(*be, 2), gmm(*be, mm1),
+        gmv(*be, mv1);
     train_on(kind, b, gx.get(), gg.get(), gb.get(), gy.get(), gmm.get(), gmv.get(), gsm.get(), gsis.get(), gws.ws(), s);
     EXPECT_TRUE(all_close(gy.download(), b1, t_y, label_of(kind) + " m=1 y = beta"));
     EXPECT_TRUE(all_close(gsm.download(), x1, t_stat, label_of(kind) + " m=1 save_mean"));

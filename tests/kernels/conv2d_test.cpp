@@ -166,10 +166,10 @@ TEST_P(Conv2dTest, MatchesReference) {
 
   Conv2dArgs a = args_of(sh, cs.version);
   const std::size_t wsb = ws_on(cs.kind, a);
-  Guarded<unsigned char> ws(dev, wsb);
+  Guarded<unsigned char> ws(*be, wsb);
   const Workspace W{ws.get(), wsb};
-  Guarded<float> x(dev, R.x), wt(dev, R.wt), b(dev, R.b), dz(dev, R.dz);
-  Guarded<float> y(dev, sh.y_size()), dx(dev, sh.x_size()), dw(dev, sh.w_size()), db(dev, sh.k);
+  Guarded<float> x(*be, R.x), wt(*be, R.wt), b(*be, R.b), dz(*be, R.dz);
+  Guarded<float> y(*be, sh.y_size()), dx(*be, sh.x_size()), dw(*be, sh.w_size()), db(*be, sh.k);
 
   fwd_on(cs.kind, a, x.get(), wt.get(), b.get(), y.get(), W, st);
   EXPECT_TRUE(close_scaled(y.download(), R.y, R.my, l_fwd, f, 0, tag + " forward"));
@@ -228,20 +228,19 @@ TEST_P(Conv2dMisaligned, MatchesReference) {
   const Shape& sh = cs.sh;
   const Ref& R = reference(sh);
   const std::string tag = std::string(backend_name(cs.kind)) + " " + sh.str() + " v" + std::to_string(cs.version);
-  Device& dev = be->device();
   const stream_t st = be->stream();
   const double f = tol_factor(cs.kind);
   const Conv2dArgs a = args_of(sh, cs.version, true);
   const std::size_t wsb = ws_on(cs.kind, a);
-  Guarded<unsigned char> ws(dev, wsb + 4);
+  Guarded<unsigned char> ws(*be, wsb + 4);
   const Workspace W{ws.get() + 4, wsb};  // misaligned workspace too (the transposed filter of dx)
   auto shifted = [&](const std::vector<float>& v) {
     std::vector<float> s(v.size() + 1, 0.f);
     std::copy(v.begin(), v.end(), s.begin() + 1);
     return s;
   };
-  Guarded<float> x(dev, shifted(R.x)), wt(dev, shifted(R.wt)), b(dev, shifted(R.b)), dz(dev, shifted(R.dz));
-  Guarded<float> y(dev, sh.y_size() + 1), dx(dev, sh.x_size() + 1), dw(dev, sh.w_size() + 1), db(dev, sh.k + 1);
+  Guarded<float> x(*be, shifted(R.x)), wt(*be, shifted(R.wt)), b(*be, shifted(R.b)), dz(*be, shifted(R.dz));
+  Guarded<float> y(*be, sh.y_size() + 1), dx(*be, sh.x_size() + 1), dw(*be, sh.w_size() + 1), db(*be, sh.k + 1);
   fwd_on(cs.kind, a, x.get() + 1, wt.get() + 1, b.get() + 1, y.get() + 1, W, st);
   bwd_data_on(cs.kind, a, dz.get() + 1, wt.get() + 1, dx.get() + 1, W, st);
   bwd_w_on(cs.kind, a, x.get() + 1, dz.get() + 1, dw.get() + 1, db.get() + 1, W, st);
@@ -311,8 +310,7 @@ INSTANTIATE_TEST_SUITE_P(Cuda, Conv2dMisaligned, ::testing::ValuesIn(misaligned_
 void expect_rejects(BackendKind kind) {
   auto be = backend_or_skip(kind);
   if (!be) return;
-  Device& dev = be->device();
-  Guarded<float> buf(dev, 4096);
+  Guarded<float> buf(*be, 4096);
   float* p = buf.get();          // x, and any input of the calls that must throw
   float* dz = p + 1024;          // distinct buffers for the calls that run
   float* dw = p + 2048;
@@ -334,7 +332,7 @@ void expect_rejects(BackendKind kind) {
   Conv2dArgs v2 = args_of(sh, kConv2dImplicitGemm);
   const std::size_t need = ws_on(kind, v2);
   ASSERT_GT(need, 16u);
-  Guarded<unsigned char> ws(dev, need);
+  Guarded<unsigned char> ws(*be, need);
   EXPECT_THROW(bwd_w_on(kind, v2, p, dz, dw, db, Workspace{ws.get(), 16}, be->stream()), lc::Error);
   EXPECT_THROW(bwd_w_on(kind, v2, p, dz, dw, db, Workspace{nullptr, need}, be->stream()), lc::Error);
   EXPECT_NO_THROW(bwd_w_on(kind, v2, p, dz, dw, db, Workspace{ws.get(), need}, be->stream()));
@@ -407,6 +405,33 @@ TEST(RefConv2d, GradientsMatchFiniteDifferences) {
         checked += st.checked, total += st.checked + st.skipped;
       EXPECT_GT(checked, total / 2) << tag << ": too many perturbations crossed a kink";
     }
+}
+
+}  // namespace
+}  // namespace lc::test
+
+namespace lc::test {
+namespace {
+
+// The forward never reads its output's old contents, also where cuDNN fuses the bias
+// (cudnnConvolutionBiasActivationForward, given y as its z input with alpha2 = 0): y starts as NaN,
+// as in the graph runtime's poisoned arena, on the model's first two convolutions at batch 16.
+TEST(GpuConv2d, ForwardIgnoresNanInTheOutputBuffer) {
+  for (BackendKind kind : {BackendKind::cuda, BackendKind::cudnn}) {
+    auto be = backend_or_skip(kind);
+    if (!be) return;
+    for (const Conv2dArgs a : {Conv2dArgs{16, 64, 64, 3, 16, 3, 3, true}, Conv2dArgs{16, 32, 32, 16, 32, 3, 3, true}}) {
+      const auto x = random_floats(std::size_t(a.n) * a.h * a.w * a.c, 31);
+      const auto wt = random_floats(std::size_t(a.k) * a.r * a.s * a.c, 32), b = random_floats(std::size_t(a.k), 33);
+      const std::size_t ny = std::size_t(a.n) * a.h * a.w * a.k;
+      std::vector<float> want(ny);
+      ref::conv2d_forward(a, x.data(), wt.data(), b.data(), want.data(), {}, nullptr);
+      Guarded<float> gx(*be, x), gw(*be, wt), gb(*be, b), gy(*be, std::vector<float>(ny, std::nanf("")));
+      Guarded<unsigned char> ws(*be, std::max<std::size_t>(ws_on(kind, a), 1));
+      fwd_on(kind, a, gx.get(), gw.get(), gb.get(), gy.get(), Workspace{ws.get(), ws.size()}, be->stream());
+      EXPECT_TRUE(all_close(gy.download(), want, {1e-4, 1e-4}, label_of(kind) + " conv forward over a NaN output"));
+    }
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // differences.
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <ostream>
 #include <string>
 
@@ -106,9 +107,8 @@ TEST_P(DenseTest, ForwardAndBackwardMatchReference) {
   ref::dense_forward(lin, ax.data(), aw.data(), c.bias ? ab.data() : nullptr, y_mag.data(), nullptr);
   ref::dense_backward(lin, ax.data(), aw.data(), ady.data(), dx_mag.data(), dw_mag.data(), db_mag.data(), nullptr);
 
-  Device& dev = be->device();
-  Guarded<float> gx(dev, x), gw(dev, w), gb(dev, b), gdy(dev, dy);
-  Guarded<float> gy(dev, y_ref.size()), gdx(dev, dx_ref.size()), gdw(dev, dw_ref.size()), gdb(dev, db_ref.size());
+  Guarded<float> gx(*be, x), gw(*be, w), gb(*be, b), gdy(*be, dy);
+  Guarded<float> gy(*be, y_ref.size()), gdx(*be, dx_ref.size()), gdw(*be, dw_ref.size()), gdb(*be, db_ref.size());
   forward_on(c.kind, a, gx.get(), gw.get(), c.bias ? gb.get() : nullptr, gy.get(), be->stream());
   const auto y = gy.download();
   EXPECT_TRUE(within_bounds(y, y_ref, y_mag, c.in, "forward " + what));
@@ -124,13 +124,34 @@ TEST_P(DenseTest, ForwardAndBackwardMatchReference) {
   // that writes nothing fails). dx = nullptr skips dx and nothing else.
   gy.poison();
   forward_on(c.kind, a, gx.get(), gw.get(), c.bias ? gb.get() : nullptr, gy.get(), be->stream());
-  Guarded<float> gdw2(dev, dw_ref.size()), gdb2(dev, db_ref.size());
+  Guarded<float> gdw2(*be, dw_ref.size()), gdb2(*be, db_ref.size());
   backward_on(c.kind, a, gx.get(), gw.get(), gdy.get(), nullptr, gdw2.get(), gdb2.get(), be->stream());
   const auto y2 = gy.download(), dw2 = gdw2.download(), db2 = gdb2.download();
   EXPECT_TRUE(same_bits(y, y2)) << "forward not deterministic, " << what;
   EXPECT_TRUE(same_bits(dw, dw2)) << "dW not deterministic, " << what;
   EXPECT_TRUE(same_bits(db, db2)) << "db not deterministic, " << what;
   EXPECT_TRUE(gdw2.guards_intact() && gdb2.guards_intact()) << what;
+}
+
+// dense.h: a NaN in row r of x gives NaN in all of row r of y, also through the ELU epilogue
+// (fails where an implementation clamps NaN, as cuDNN's CUDNN_NOT_PROPAGATE_NAN does); other rows
+// stay finite.
+TEST_P(DenseTest, NanInARowPropagatesThroughBiasAndElu) {
+  const DenseCase c = GetParam();
+  if (c.n < 2) GTEST_SKIP() << "needs two rows (one with a NaN, one without)";
+  auto be = backend_or_skip(c.kind);
+  if (!be) return;
+  const DenseArgs a{c.n, c.in, c.out, c.elu ? DenseActivation::elu : DenseActivation::none};
+  auto x = random_floats(std::size_t(c.n) * c.in, 71);
+  const auto w = random_floats(std::size_t(c.in) * c.out, 72), b = random_floats(std::size_t(c.out), 73);
+  x[std::size_t(c.in) * 1 + std::size_t(c.in) / 2] = std::numeric_limits<float>::quiet_NaN();  // row 1
+  Guarded<float> gx(*be, x), gw(*be, w), gb(*be, b), gy(*be, std::size_t(c.n) * c.out);
+  forward_on(c.kind, a, gx.get(), gw.get(), c.bias ? gb.get() : nullptr, gy.get(), be->stream());
+  const auto y = gy.download();
+  for (int o = 0; o < c.out; ++o) {
+    EXPECT_TRUE(std::isnan(y[std::size_t(c.out) + o])) << describe(c) << ": y[1][" << o << "] = " << y[c.out + o];
+    EXPECT_TRUE(std::isfinite(y[o])) << describe(c) << ": y[0][" << o << "] = " << y[o];
+  }
 }
 
 std::vector<DenseCase> cases(BackendKind k) {

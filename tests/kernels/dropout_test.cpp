@@ -134,9 +134,8 @@ TEST_P(DropoutTest, BitIdenticalToReference) {
   for (std::int64_t i = 0; i < n; ++i)
     ASSERT_EQ(dx_ref[i], y_ref[i] != 0.f ? dy[i] * scale : 0.f) << "element " << i;
 
-  Device& dev = be->device();
-  Guarded<std::int64_t> gstep(dev, std::vector<std::int64_t>{step});
-  Guarded<float> gx(dev, x), gy(dev, n), gdy(dev, dy), gdx(dev, n);
+  Guarded<std::int64_t> gstep(*be, std::vector<std::int64_t>{step});
+  Guarded<float> gx(*be, x), gy(*be, n), gdy(*be, dy), gdx(*be, n);
   forward_on(kind, a, gstep.get(), gx.get(), gy.get(), be->stream());
   backward_on(kind, a, gstep.get(), gdy.get(), gdx.get(), be->stream());
   EXPECT_TRUE(same_bits(gy.download(), y_ref)) << "forward differs from the reference";

@@ -1,6 +1,7 @@
 // ELU: every implementation against the reference, guard regions, in-place use, and the
 // reference's analytic gradient against finite differences.
 #include <cmath>
+#include <limits>
 
 #include "kernels/elu/elu.h"
 #include "tests/support/gradcheck.h"
@@ -38,7 +39,7 @@ TEST_P(EluTest, ForwardAndBackwardMatchReference) {
   ref::elu_forward(a, x.data(), y_ref.data(), nullptr);
   ref::elu_backward(a, y_ref.data(), dy.data(), dx_ref.data(), nullptr);
 
-  Guarded<float> gx(be->device(), x), gy(be->device(), n), gdy(be->device(), dy), gdx(be->device(), n);
+  Guarded<float> gx(*be, x), gy(*be, n), gdy(*be, dy), gdx(*be, n);
   elu_forward_on(kind, a, gx.get(), gy.get(), be->stream());
   EXPECT_TRUE(all_close(gy.download(), y_ref, kTol, "elu forward n=" + std::to_string(n)));
   elu_backward_on(kind, a, gy.get(), gdy.get(), gdx.get(), be->stream());
@@ -50,6 +51,32 @@ TEST_P(EluTest, ForwardAndBackwardMatchReference) {
   EXPECT_TRUE(all_close(gx.download(), y_ref, kTol, "elu forward in place"));
   elu_backward_on(kind, a, gx.get(), gdy.get(), gdy.get(), be->stream());
   EXPECT_TRUE(all_close(gdy.download(), dx_ref, kTol, "elu backward in place"));
+}
+
+// NaN in, NaN out (elu.h), forward and backward; +-inf follow the formula (inf, -1; dx as the
+// formula gives). Fails where an implementation clamps NaN (cuDNN's CUDNN_NOT_PROPAGATE_NAN).
+TEST_P(EluTest, NanPropagates) {
+  const auto [kind, n] = GetParam();
+  if (n < 4) GTEST_SKIP() << "needs 4 elements for NaN, +inf, -inf and a finite value";
+  auto be = backend_or_skip(kind);
+  if (!be) return;
+  const EluArgs a{n};
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto x = random_floats(n, 3000 + n, -4.f, 4.f);
+  auto dy = random_floats(n, 4000 + n);
+  x[0] = nan, x[1] = inf, x[2] = -inf;
+  dy[n - 1] = nan;
+  Guarded<float> gx(*be, x), gy(*be, n), gdy(*be, dy), gdx(*be, n);
+  elu_forward_on(kind, a, gx.get(), gy.get(), be->stream());
+  const auto y = gy.download();
+  EXPECT_TRUE(std::isnan(y[0])) << "elu forward of NaN gave " << y[0];
+  EXPECT_EQ(y[1], inf);
+  EXPECT_EQ(y[2], -1.f);
+  elu_backward_on(kind, a, gy.get(), gdy.get(), gdx.get(), be->stream());
+  const auto dx = gdx.download();
+  EXPECT_TRUE(std::isnan(dx[0])) << "elu backward with y NaN gave " << dx[0];
+  EXPECT_TRUE(std::isnan(dx[n - 1])) << "elu backward with dy NaN gave " << dx[n - 1];
+  EXPECT_EQ(dx[1], dy[1]);
 }
 
 std::vector<EluCase> cases(BackendKind k) {

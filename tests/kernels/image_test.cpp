@@ -108,9 +108,9 @@ TEST_P(ImageGatherTest, MatchesReferenceBitForBit) {
   std::mt19937 rng(5);
   std::vector<std::int32_t> idx(static_cast<std::size_t>(p.batch));
   for (auto& i : idx) i = std::int32_t(rng() % std::uint32_t(p.num_images));
-  Guarded<std::uint8_t> gd(be->device(), dataset);
-  Guarded<std::int32_t> gi(be->device(), idx);
-  Guarded<float> go(be->device(), std::size_t(p.batch * per_image));
+  Guarded<std::uint8_t> gd(*be, dataset);
+  Guarded<std::int32_t> gi(*be, idx);
+  Guarded<float> go(*be, std::size_t(p.batch * per_image));
   for (std::uint64_t step : {std::uint64_t(0), std::uint64_t(1), std::uint64_t(12345678901ull)}) {
     GatherBatchArgs a{p.num_images, p.batch, p.h, p.w, p.c, p.augment, 42, step};
     std::vector<float> expected(std::size_t(p.batch * per_image));
@@ -157,9 +157,9 @@ TEST_P(ImageAugmentTest, EverySymmetryMatchesNumpyByHand) {
   const std::vector<std::uint8_t> image = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   const int batch = 256;
   std::vector<std::int32_t> idx(batch, 0);
-  Guarded<std::uint8_t> gd(be->device(), image);
-  Guarded<std::int32_t> gi(be->device(), idx);
-  Guarded<float> go(be->device(), std::size_t(batch) * 9);
+  Guarded<std::uint8_t> gd(*be, image);
+  Guarded<std::int32_t> gi(*be, idx);
+  Guarded<float> go(*be, std::size_t(batch) * 9);
   GatherBatchArgs a{1, batch, 3, 3, 1, Augment::flip_rot90, 2024, 7};
   gather_on(GetParam(), a, gd.get(), gi.get(), go.get(), be->stream());
   const auto out = go.download();
@@ -185,13 +185,13 @@ TEST_P(ImageAugmentTest, RepeatedTransformsReturnToTheImage) {
   const auto original = random_bytes(std::size_t(batch) * n, 99);
   std::vector<std::int32_t> identity(batch);
   for (int b = 0; b < batch; ++b) identity[std::size_t(b)] = b;
-  Guarded<std::int32_t> gi(be->device(), identity);
+  Guarded<std::int32_t> gi(*be, identity);
   for (Augment mode : {Augment::flip, Augment::flip_rot90}) {
     GatherBatchArgs a{batch, batch, 64, 64, 3, mode, 77, 31337};
     std::vector<std::uint8_t> cur = original;
     for (int round = 1; round <= 4; ++round) {
-      Guarded<std::uint8_t> gd(be->device(), cur);
-      Guarded<float> go(be->device(), cur.size());
+      Guarded<std::uint8_t> gd(*be, cur);
+      Guarded<float> go(*be, cur.size());
       gather_on(GetParam(), a, gd.get(), gi.get(), go.get(), be->stream());
       const auto out = go.download();
       for (std::size_t e = 0; e < cur.size(); ++e) cur[e] = std::uint8_t(std::lround(out[e] * 255.0f));
@@ -214,9 +214,9 @@ TEST_P(ImageAugmentTest, OutOfRangeIndexGivesNaNImage) {
   const int n = 8 * 8 * 3;
   const auto data = random_bytes(std::size_t(4) * n, 3);
   const std::vector<std::int32_t> idx = {2, -1, 4, 3, 2147483647};
-  Guarded<std::uint8_t> gd(be->device(), data);
-  Guarded<std::int32_t> gi(be->device(), idx);
-  Guarded<float> go(be->device(), idx.size() * n);
+  Guarded<std::uint8_t> gd(*be, data);
+  Guarded<std::int32_t> gi(*be, idx);
+  Guarded<float> go(*be, idx.size() * n);
   GatherBatchArgs a{4, 5, 8, 8, 3, Augment::none, 0, 0};
   gather_on(GetParam(), a, gd.get(), gi.get(), go.get(), be->stream());
   const auto out = go.download();
@@ -264,8 +264,8 @@ TEST_P(ImageResizeTest, MatchesReferenceAndCpuBits) {
   ref::resize_to_float(a, in.data(), ref_f.data(), nullptr);
   cpu::resize_to_float(a, in.data(), cpu_f.data(), nullptr);
   cpu::resize_u8(a, in.data(), cpu_u.data(), nullptr);
-  Guarded<std::uint8_t> gin(be->device(), in), gu(be->device(), n_out);
-  Guarded<float> gf(be->device(), n_out);
+  Guarded<std::uint8_t> gin(*be, in), gu(*be, n_out);
+  Guarded<float> gf(*be, n_out);
   for (int version : versions_of(p.kind)) {
     a.version = version;
     const std::string what = "resize " + std::to_string(p.in_h) + "x" + std::to_string(p.in_w) + " -> " +
@@ -323,8 +323,8 @@ void expect_resize(BackendKind kind, Backend& be, ResizeArgs a, const std::vecto
                    const std::vector<double>& mean, const std::string& what) {
   for (int version : versions_of(kind)) {
     a.version = version;
-    Guarded<std::uint8_t> gin(be.device(), in), gu(be.device(), mean.size());
-    Guarded<float> gf(be.device(), mean.size());
+    Guarded<std::uint8_t> gin(be, in), gu(be, mean.size());
+    Guarded<float> gf(be, mean.size());
     resize_u8_on(kind, a, gin.get(), gu.get(), be.stream());
     resize_float_on(kind, a, gin.get(), gf.get(), be.stream());
     const auto u = gu.download();
@@ -414,8 +414,8 @@ TEST_P(ImageWindowsTest, MatchesReferenceBitForBit) {
   } else {
     for (std::int64_t s = 0; s < total; s += p.chunk) ranges.push_back({s, std::min(p.chunk, total - s)});
   }
-  Guarded<std::uint8_t> gimg(be->device(), image);
-  Guarded<float> gout(be->device(), std::size_t(p.chunk * per));
+  Guarded<std::uint8_t> gimg(*be, image);
+  Guarded<float> gout(*be, std::size_t(p.chunk * per));
   for (int version : versions_of(p.kind)) {
     a.version = version;
     for (auto [first, count] : ranges) {
@@ -482,7 +482,7 @@ TEST_P(ImageWindowsKnownTest, ReflectOneZeroOneByHand) {
       {{10, 20, 30}, 1, 0, {10, 20, 30, 20, 10, 20, 30, 20}},
   };
   for (const Known& k : cases) {
-    Guarded<std::uint8_t> gimg(be->device(), k.row);
+    Guarded<std::uint8_t> gimg(*be, k.row);
     WindowArgs a;
     a.image_h = 1;
     a.image_w = std::int64_t(k.row.size());
@@ -493,7 +493,7 @@ TEST_P(ImageWindowsKnownTest, ReflectOneZeroOneByHand) {
     a.count = 1;
     for (int version : versions_of(GetParam())) {
       a.version = version;
-      Guarded<float> gout(be->device(), 64);
+      Guarded<float> gout(*be, 64);
       windows_on(GetParam(), a, gimg.get(), gout.get(), be->stream());
       const auto out = gout.download();
       for (int r = 0; r < 8; ++r)
@@ -525,8 +525,8 @@ TEST_P(ImageWindowsKnownTest, CentresAndOnePixelImage) {
   a.stride = 16;
   a.first = 0;
   a.count = window_map_h(a) * window_map_w(a);
-  Guarded<std::uint8_t> gimg(be->device(), image);
-  Guarded<float> gout(be->device(), std::size_t(a.count) * 64 * 64 * 3);
+  Guarded<std::uint8_t> gimg(*be, image);
+  Guarded<float> gout(*be, std::size_t(a.count) * 64 * 64 * 3);
   windows_on(GetParam(), a, gimg.get(), gout.get(), be->stream());
   const auto out = gout.download();
   const std::int64_t cy[3] = {8, 24, 34}, cx[7] = {8, 24, 40, 56, 72, 88, 98};
@@ -538,13 +538,13 @@ TEST_P(ImageWindowsKnownTest, CentresAndOnePixelImage) {
             << "map pixel " << i << "," << j;
 
   const std::vector<std::uint8_t> px = {200, 100, 51};
-  Guarded<std::uint8_t> gpx(be->device(), px);
+  Guarded<std::uint8_t> gpx(*be, px);
   WindowArgs one;
   one.image_h = 1;
   one.image_w = 1;
   one.first = 0;
   one.count = 1;
-  Guarded<float> gone(be->device(), 64 * 64 * 3);
+  Guarded<float> gone(*be, 64 * 64 * 3);
   windows_on(GetParam(), one, gpx.get(), gone.get(), be->stream());
   const auto o = gone.download();
   for (std::size_t e = 0; e < o.size(); ++e) ASSERT_EQ(o[e], unit(px[e % 3])) << e;
@@ -582,10 +582,10 @@ TEST_P(ImageWindowsKnownTest, TileGivesTheSameWindows) {
     t.tile_x0 = r.x0;
     t.tile_h = r.y1 - r.y0;
     t.tile_w = r.x1 - r.x0;
-    Guarded<std::uint8_t> gtile(be->device(), tile);
+    Guarded<std::uint8_t> gtile(*be, tile);
     for (int version : versions_of(GetParam())) {
       t.version = version;
-      Guarded<float> gout(be->device(), expected.size());
+      Guarded<float> gout(*be, expected.size());
       windows_on(GetParam(), t, gtile.get(), gout.get(), be->stream());
       EXPECT_TRUE(same_bits(gout.download(), expected, "tiled windows from " + std::to_string(first) + " v" +
                                                            std::to_string(version)));
@@ -593,7 +593,7 @@ TEST_P(ImageWindowsKnownTest, TileGivesTheSameWindows) {
     }
     WindowArgs small = t;  // one row short
     small.tile_h -= 1;
-    Guarded<float> gout(be->device(), expected.size());
+    Guarded<float> gout(*be, expected.size());
     EXPECT_THROW(windows_on(GetParam(), small, gtile.get(), gout.get(), be->stream()), lc::Error);
   }
   if (GetParam() == BackendKind::cpu) {  // the geometry of one interior range, by hand
@@ -631,8 +631,8 @@ TEST_P(ImageFlatTest, MatchesReferenceBitForBit) {
   const std::size_t n = std::size_t(p.count) * p.h * p.w * p.c;
   std::vector<float> expected(n);
   ref::flat_patches(a, colours.data(), expected.data(), nullptr);
-  Guarded<std::uint8_t> gc(be->device(), colours);
-  Guarded<float> go(be->device(), n);
+  Guarded<std::uint8_t> gc(*be, colours);
+  Guarded<float> go(*be, n);
   flat_on(p.kind, a, gc.get(), go.get(), be->stream());
   EXPECT_TRUE(same_bits(go.download(), expected, "flat patches " + std::to_string(p.count)));
   EXPECT_TRUE(go.guards_intact());
@@ -656,8 +656,8 @@ TEST_P(ImageFlatKnownTest, ColourOver255) {
   auto be = backend_or_skip(GetParam());
   if (!be) return;
   const std::vector<std::uint8_t> colours = {255, 0, 51, 1, 2, 3};
-  Guarded<std::uint8_t> gc(be->device(), colours);
-  Guarded<float> go(be->device(), 2 * 64 * 64 * 3);
+  Guarded<std::uint8_t> gc(*be, colours);
+  Guarded<float> go(*be, 2 * 64 * 64 * 3);
   flat_on(GetParam(), FlatPatchArgs{2, 64, 64, 3}, gc.get(), go.get(), be->stream());
   const auto out = go.download();
   for (std::size_t p = 0; p < 64 * 64; ++p) {
@@ -698,9 +698,9 @@ TEST_P(ImageGatherRowsColsTest, MatchesReferenceBitForBit) {
     const std::size_t nout = std::size_t(sh.count) * sh.out_h * sh.out_w * sh.c;
     std::vector<float> expected(nout);
     ref::gather_rows_cols(a, in.data(), rows.data(), cols.data(), expected.data(), nullptr);
-    Guarded<float> gin(be->device(), in);
-    Guarded<std::int32_t> grows(be->device(), rows), gcols(be->device(), cols);
-    Guarded<float> gout(be->device(), nout);
+    Guarded<float> gin(*be, in);
+    Guarded<std::int32_t> grows(*be, rows), gcols(*be, cols);
+    Guarded<float> gout(*be, nout);
     gather_rows_cols_on(GetParam(), a, gin.get(), grows.get(), gcols.get(), gout.get(), be->stream());
     const auto out = gout.download();
     EXPECT_TRUE(same_bits(out, expected, "gather " + std::to_string(sh.out_h) + "x" + std::to_string(sh.out_w)));
@@ -721,9 +721,9 @@ TEST_P(ImageGatherRowsColsTest, OutOfRangeIndicesGiveNaN) {
   a.count = 1, a.in_h = 2, a.in_w = 2, a.channels = 2, a.out_h = 2, a.out_w = 2;
   const std::vector<float> in = {1, 2, 3, 4, 5, 6, 7, 8};
   const std::vector<std::int32_t> rows = {1, 2}, cols = {-1, 0};  // row 2 and column -1 do not exist
-  Guarded<float> gin(be->device(), in);
-  Guarded<std::int32_t> grows(be->device(), rows), gcols(be->device(), cols);
-  Guarded<float> gout(be->device(), 8);
+  Guarded<float> gin(*be, in);
+  Guarded<std::int32_t> grows(*be, rows), gcols(*be, cols);
+  Guarded<float> gout(*be, 8);
   gather_rows_cols_on(GetParam(), a, gin.get(), grows.get(), gcols.get(), gout.get(), be->stream());
   const auto out = gout.download();
   // (0,0): column -1; (0,1): row 1, column 0 = pixel (1,0) = {5, 6}; row 1 of the output: row 2.
@@ -778,9 +778,9 @@ TEST_P(ImageClassMapTest, MatchesReferenceExactly) {
   for (auto c : ref_counts) sum += c;
   ASSERT_EQ(sum, p.n);
 
-  Guarded<std::int32_t> gcls(be->device(), cls);
-  Guarded<std::uint8_t> gmask(be->device(), mask), gpal(be->device(), palette), grgb(be->device(), std::size_t(p.n) * 3);
-  Guarded<std::int64_t> gcounts(be->device(), std::vector<std::int64_t>(bins, 12345));  // overwritten
+  Guarded<std::int32_t> gcls(*be, cls);
+  Guarded<std::uint8_t> gmask(*be, mask), gpal(*be, palette), grgb(*be, std::size_t(p.n) * 3);
+  Guarded<std::int64_t> gcounts(*be, std::vector<std::int64_t>(bins, 12345));  // overwritten
   std::uint8_t* dmask = p.masked ? gmask.get() : nullptr;
   class_map_on(p.kind, a, gcls.get(), dmask, gpal.get(), gcounts.get(), grgb.get(), be->stream());
   EXPECT_TRUE(same_bits(gcounts.download(), ref_counts, "class counts n=" + std::to_string(p.n)));
@@ -821,9 +821,9 @@ TEST_P(ImageClassMapKnownTest, CountsAndColoursByHand) {
   const std::vector<std::int32_t> cls = {0, 1, 1, 2, 2, 2, 7, 1};
   const std::vector<std::uint8_t> mask = {1, 1, 1, 1, 1, 1, 1, 0};
   const std::vector<std::uint8_t> palette = {10, 11, 12, 20, 21, 22, 30, 31, 32};
-  Guarded<std::int32_t> gcls(be->device(), cls);
-  Guarded<std::uint8_t> gmask(be->device(), mask), gpal(be->device(), palette), grgb(be->device(), 8 * 3);
-  Guarded<std::int64_t> gcounts(be->device(), 5);
+  Guarded<std::int32_t> gcls(*be, cls);
+  Guarded<std::uint8_t> gmask(*be, mask), gpal(*be, palette), grgb(*be, 8 * 3);
+  Guarded<std::int64_t> gcounts(*be, 5);
   ClassMapArgs a;
   a.n = 8;
   a.classes = 3;

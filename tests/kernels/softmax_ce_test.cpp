@@ -59,10 +59,9 @@ TEST_P(SoftmaxCeTest, LossGradientArgmaxAndTotalsMatchReference) {
   SCOPED_TRACE(what);
   const SoftmaxCeArgs a{n, classes};
   const std::size_t nz = std::size_t(n) * classes;
-  Device& dev = be->device();
-  Guarded<float> gz(dev, nz), gdz(dev, nz), gloss(dev, 1);
-  Guarded<std::int32_t> gy(dev, std::size_t(n)), gpred(dev, std::size_t(n));
-  Guarded<SoftmaxCeTotals> gtot(dev, std::vector<SoftmaxCeTotals>(1));
+  Guarded<float> gz(*be, nz), gdz(*be, nz), gloss(*be, 1);
+  Guarded<std::int32_t> gy(*be, std::size_t(n)), gpred(*be, std::size_t(n));
+  Guarded<SoftmaxCeTotals> gtot(*be, std::vector<SoftmaxCeTotals>(1));
   SoftmaxCeTotals ref_tot;
 
   // Three batches into the same device totals: they must accumulate, not be overwritten.
@@ -124,9 +123,8 @@ TEST_P(SoftmaxPredictTest, MatchesReference) {
   std::vector<float> p_ref(nz);
   std::vector<std::int32_t> pred_ref(n);
   ref::softmax_predict(a, z.data(), p_ref.data(), pred_ref.data(), nullptr);
-  Device& dev = be->device();
-  Guarded<float> gz(dev, z), gp(dev, nz);
-  Guarded<std::int32_t> gpred(dev, std::size_t(n));
+  Guarded<float> gz(*be, z), gp(*be, nz);
+  Guarded<std::int32_t> gpred(*be, std::size_t(n));
   predict_on(kind, a, gz.get(), gp.get(), gpred.get(), be->stream());
   EXPECT_TRUE(all_close(gp.download(), p_ref, kProbTol, "probabilities " + what));
   EXPECT_EQ(gpred.download(), pred_ref) << what;
@@ -173,7 +171,6 @@ TEST_P(SoftmaxCeEdgeTest, InvalidLabelsTiesAndHugeLogits) {
   const BackendKind kind = GetParam();
   auto be = backend_or_skip(kind);
   if (!be) return;
-  Device& dev = be->device();
   const int c = 3;
   const std::int64_t n = 6;
   // Rows: equal logits (ties -> index 0, loss log 3); a tie between 1 and 2 (-> 1); huge logits
@@ -184,9 +181,9 @@ TEST_P(SoftmaxCeEdgeTest, InvalidLabelsTiesAndHugeLogits) {
   const double log3 = std::log(3.0);
   const double loss1 = std::log(std::exp(-4.0) + 2.0);  // logsumexp(1, 5, 5) - 5
   const double expect_sum = log3 + loss1 + 0.0 + log3;
-  Guarded<float> gz(dev, z), gdz(dev, z.size()), gloss(dev, 1);
-  Guarded<std::int32_t> gy(dev, y), gpred(dev, std::size_t(n));
-  Guarded<SoftmaxCeTotals> gtot(dev, std::vector<SoftmaxCeTotals>(1));
+  Guarded<float> gz(*be, z), gdz(*be, z.size()), gloss(*be, 1);
+  Guarded<std::int32_t> gy(*be, y), gpred(*be, std::size_t(n));
+  Guarded<SoftmaxCeTotals> gtot(*be, std::vector<SoftmaxCeTotals>(1));
   ce_on(kind, SoftmaxCeArgs{n, c}, gz.get(), gy.get(), gloss.get(), gdz.get(), gpred.get(), gtot.get(),
         be->stream());
   EXPECT_EQ(gpred.download(), (std::vector<std::int32_t>{0, 1, 1, 0, 2, 0}));

@@ -155,11 +155,10 @@ void flat_vs_full(BackendKind kind, const ModelSpec& spec, int classes, int batc
   for (auto& c : colours) c = std::uint8_t(rng() & 0xFF);
   colours[0] = colours[1] = colours[2] = 0;  // black and white among them
   if (batch > 1) colours[3] = colours[4] = colours[5] = 255;
-  Device& dev = be->device();
-  Guarded<std::uint8_t> dc(dev, colours);
-  Guarded<float> xf(dev, std::size_t(batch) * std::size_t(full.numel())), xs(dev, std::size_t(batch) * std::size_t(small.numel()));
-  Guarded<float> pf(dev, std::size_t(batch) * std::size_t(classes)), ps(dev, std::size_t(batch) * std::size_t(classes));
-  Guarded<std::int32_t> tf(dev, std::size_t(batch)), ts(dev, std::size_t(batch));
+  Guarded<std::uint8_t> dc(*be, colours);
+  Guarded<float> xf(*be, std::size_t(batch) * std::size_t(full.numel())), xs(*be, std::size_t(batch) * std::size_t(small.numel()));
+  Guarded<float> pf(*be, std::size_t(batch) * std::size_t(classes)), ps(*be, std::size_t(batch) * std::size_t(classes));
+  Guarded<std::int32_t> tf(*be, std::size_t(batch)), ts(*be, std::size_t(batch));
   auto flat = [&](const ActShape& s, float* out) {
     FlatPatchArgs a;
     a.count = batch, a.height = s.h, a.width = s.w, a.channels = s.c;

@@ -35,18 +35,27 @@ inline unsigned char poison_byte(std::size_t i) {
 // (poison_byte), so an output element a kernel never writes reads as NaN. guards_intact() checks
 // the guards after a kernel wrote the buffer; poison() re-poisons the elements (before a second
 // call whose output must be compared with the first: a call that writes nothing must not pass).
+// Every copy runs on the given stream (the backend's), so it is ordered with the kernels the test
+// launches there (the backend's stream does not wait for the legacy default stream), and
+// downloads synchronise that stream.
 template <class T>
 class Guarded {
  public:
   static constexpr std::size_t kGuard = 64;  // elements on each side
-  Guarded(Device& dev, std::size_t n) : dev_(dev), n_(n) {
+  Guarded(Device& dev, stream_t s, std::size_t n) : dev_(dev), s_(s), n_(n) {
     raw_ = static_cast<T*>(dev.alloc((n + 2 * kGuard) * sizeof(T)));
     std::vector<unsigned char> fill((n + 2 * kGuard) * sizeof(T));
     for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = poison_byte(i);
-    dev.copy_h2d(raw_, fill.data(), fill.size());
+    dev.copy_h2d(raw_, fill.data(), fill.size(), s_);
+    dev.synchronize(s_);  // `fill` goes away when this returns
   }
-  Guarded(Device& dev, const std::vector<T>& host) : Guarded(dev, host.size()) { upload(host); }
-  ~Guarded() { dev_.free(raw_); }
+  Guarded(Device& dev, stream_t s, const std::vector<T>& host) : Guarded(dev, s, host.size()) { upload(host); }
+  Guarded(const Backend& be, std::size_t n) : Guarded(be.device(), be.stream(), n) {}
+  Guarded(const Backend& be, const std::vector<T>& host) : Guarded(be.device(), be.stream(), host) {}
+  ~Guarded() {
+    dev_.synchronize(s_);  // no kernel may still use the memory
+    dev_.free(raw_);
+  }
   Guarded(const Guarded&) = delete;
   Guarded& operator=(const Guarded&) = delete;
 
@@ -54,26 +63,28 @@ class Guarded {
   std::size_t size() const { return n_; }
   void upload(const std::vector<T>& host) {
     EXPECT_EQ(host.size(), n_);
-    dev_.copy_h2d(get(), host.data(), n_ * sizeof(T));
+    dev_.copy_h2d(get(), host.data(), n_ * sizeof(T), s_);
+    dev_.synchronize(s_);  // the host vector may go away when this returns
   }
   // Overwrites the n elements with the poison pattern (the guards keep theirs).
   void poison() {
     std::vector<unsigned char> fill(n_ * sizeof(T));
     for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = poison_byte(kGuard * sizeof(T) + i);
-    dev_.copy_h2d(get(), fill.data(), fill.size());
+    dev_.copy_h2d(get(), fill.data(), fill.size(), s_);
+    dev_.synchronize(s_);
   }
   std::vector<T> download() const {
-    dev_.synchronize();
     std::vector<T> host(n_);
-    dev_.copy_d2h(host.data(), get(), n_ * sizeof(T));
+    dev_.copy_d2h(host.data(), get(), n_ * sizeof(T), s_);
+    dev_.synchronize(s_);
     return host;
   }
   // True when no byte of either guard region changed.
   bool guards_intact() const {
-    dev_.synchronize();
     std::vector<unsigned char> g(kGuard * sizeof(T));
     for (std::size_t at : {std::size_t(0), (kGuard + n_) * sizeof(T)}) {
-      dev_.copy_d2h(g.data(), reinterpret_cast<unsigned char*>(raw_) + at, g.size());
+      dev_.copy_d2h(g.data(), reinterpret_cast<unsigned char*>(raw_) + at, g.size(), s_);
+      dev_.synchronize(s_);
       for (std::size_t i = 0; i < g.size(); ++i)
         if (g[i] != poison_byte(at + i)) return false;
     }
@@ -82,6 +93,7 @@ class Guarded {
 
  private:
   Device& dev_;
+  stream_t s_;
   std::size_t n_;
   T* raw_ = nullptr;
 };
