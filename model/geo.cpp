@@ -1,9 +1,7 @@
 // Georeferenced outputs (see geo.h): COG class map and probabilities, ellipsoidal areas, zones.
 #include "model/geo.h"
 
-#include <gdal_alg.h>
 #include <gdal_priv.h>
-#include <geodesic.h>
 #include <ogr_spatialref.h>
 #include <ogrsf_frmts.h>
 
@@ -11,7 +9,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <map>
 
 #include "kernels/common/check.h"
 #include "model/gdal_util.h"

@@ -6,13 +6,11 @@
 #include <ogrsf_frmts.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "kernels/common/check.h"
-#include "model/checkpoint.h"
 #include "model/gdal_util.h"
 #include "model/geo.h"
 
