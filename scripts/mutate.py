@@ -7,10 +7,13 @@ mutant, and reports which mutants the tests killed and which survived. The worki
 modified. Not part of CI (each mutant costs a rebuild); run it before resolving a bug and add a
 mutant for every bug fixed.
 
-  scripts/mutate.py                       # every mutant; scratch tree in $TMPDIR/lc-mutate-<repo>
-  scripts/mutate.py --only seg-probs-row-offset,trainer-restore-only-when-stopped
+  scripts/mutate.py --in-place build      # every mutant, in the tree and its existing build/ (fast:
+                                          # one file recompiled and lc_tests relinked per mutant)
+  scripts/mutate.py                       # the same in a scratch copy ($TMPDIR/lc-mutate-<repo>;
+                                          # its first build is a full one)
+  scripts/mutate.py --in-place build --only seg-probs-row-offset,trainer-restore-only-when-stopped
   scripts/mutate.py --list                # the mutants, checked against the tree (stale ones marked)
-  scripts/mutate.py --jobs 1 --report /tmp/mutants.md
+  scripts/mutate.py --in-place build --jobs 1 --report /tmp/mutants.md
 
 Mutants file format (scripts/mutants.txt), one block per mutant:
   ## <id>
@@ -27,7 +30,8 @@ Lines starting with '#' outside a block are comments.
 Outcomes: killed (the tests failed or timed out), SURVIVED (they passed: add a test, or show the
 mutant equivalent and remove it), stale (the original snippet is no longer in the file exactly
 once: update the mutant), no-build (the mutant does not compile: fix the mutant). Before any
-mutant runs, the union of all filters must pass on the unmutated tree.
+mutant runs, the union of all filters must pass on the unmutated tree. With --in-place, do not
+edit or build the tree while it runs (each file is restored after its mutant, also on SIGTERM).
 Exit status: 0 when every runnable mutant was killed, 1 otherwise.
 """
 import argparse

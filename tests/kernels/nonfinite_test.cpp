@@ -5,7 +5,8 @@
 //   dense     NaN in x row r: y row r all NaN; +Inf in x[r][i] (no activation): y[r][o] = +-Inf
 //             with the sign of W[i][o]; NaN in dy[r][o]: dx row r, dW column o and db[o] NaN.
 //   conv2d    NaN in x at (n, i, j): y NaN at (n, i', j', every k) with |i' - i| <= r/2,
-//             |j' - j| <= s/2, finite elsewhere.
+//             |j' - j| <= s/2, finite elsewhere (cudnn: only the first half; cuDNN may choose an
+//             FFT or Winograd algorithm, whose transforms spread a NaN over a whole tile).
 //   batchnorm NaN in one element of channel c (training): y, save_mean, moving mean and variance
 //             of channel c NaN; the other channels finite.
 //   adam      NaN gradient at i: parameter, m and v at i NaN; +Inf gradient at j: parameter at j
@@ -96,8 +97,10 @@ TEST_P(NonFiniteTest, Conv2d) {
         for (int q = 0; q < a.k; ++q) {
           const bool reached = n == n0 && std::abs(i - i0) <= a.r / 2 && std::abs(j - j0) <= a.s / 2;
           const float v = y[std::size_t(((n * a.h + i) * a.w + j) * a.k + q)];
-          EXPECT_EQ(std::isnan(v), reached) << "y(" << n << "," << i << "," << j << "," << q << ") = " << v;
-          if (!reached) {
+          if (reached || GetParam() != BackendKind::cudnn) {
+            EXPECT_EQ(std::isnan(v), reached) << "y(" << n << "," << i << "," << j << "," << q << ") = " << v;
+          }
+          if (!reached && GetParam() != BackendKind::cudnn) {
             EXPECT_TRUE(std::isfinite(v));
           }
         }

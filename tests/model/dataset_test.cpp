@@ -426,6 +426,20 @@ TEST(CpuSplit, StratifiedProportionsAndDisjoint) {
   EXPECT_EQ(*all.rbegin(), std::int32_t(labels.size() - 1));
 }
 
+// k = round(val_fraction * n), half away from zero (model/dataset.h), where rounding and flooring
+// differ: 0.2 * 13 = 2.6 -> 3, 0.2 * 8 = 1.6 -> 2, 0.5 * 5 = 2.5 -> 3 (not 2: not to even).
+TEST(CpuSplit, ValidationCountIsRoundedHalfAwayFromZero) {
+  auto count_val = [](const std::vector<int>& counts, double fraction) {
+    const auto labels = labels_for(counts);
+    const lc::Split s = lc::stratified_split(labels, int(counts.size()), 77, fraction);
+    std::vector<std::size_t> per(counts.size());
+    for (auto i : s.val) per[std::size_t(labels[std::size_t(i)])]++;
+    return per;
+  };
+  EXPECT_EQ(count_val({13, 8}, 0.2), (std::vector<std::size_t>{3, 2}));
+  EXPECT_EQ(count_val({5}, 0.5), (std::vector<std::size_t>{3}));
+}
+
 TEST(CpuSplit, DeterministicAndSeedDependent) {
   auto labels = labels_for({100, 100, 100});
   lc::Split a = lc::stratified_split(labels, 3, 7), b = lc::stratified_split(labels, 3, 7);
