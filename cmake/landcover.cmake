@@ -15,6 +15,13 @@ if(LC_SANITIZE)
   # instrument it; they are not about this project's code.
   list(APPEND LC_CXX_WARNINGS -Wno-maybe-uninitialized)
 endif()
+if(LC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang" OR NOT LC_SANITIZE)
+    message(FATAL_ERROR "LC_FUZZ needs clang (CXX=clang++) and LC_SANITIZE=ON; scripts/fuzz.sh sets both")
+  endif()
+  # Coverage feedback for libFuzzer in every library the targets link.
+  list(APPEND LC_SANITIZE_FLAGS -fsanitize=fuzzer-no-link)
+endif()
 
 # Options for every C++ target of the project.
 function(lc_cxx_target target)

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "kernels/common/check.h"
+#include "model/file_io.h"
 #include "kernels/image/image.h"
 
 // The stb headers are third-party code: keep their warnings out of ours.
@@ -53,12 +54,9 @@ RgbImage from_stb(unsigned char* pixels, int w, int h, const std::string& origin
 }  // namespace
 
 RgbImage decode_image_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) LC_FAIL(path, ": cannot read: ", std::strerror(errno));
-  int w = 0, h = 0, n = 0;
-  unsigned char* pixels = stbi_load_from_file(f, &w, &h, &n, 3);
-  std::fclose(f);
-  return from_stb(pixels, w, h, path);
+  // Read whole first: a FIFO or device named like an image is refused, never waited on.
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  return decode_image_memory(bytes.data(), bytes.size(), path);
 }
 
 RgbImage decode_image_memory(const void* data, std::size_t bytes, const std::string& origin) {

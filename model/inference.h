@@ -60,7 +60,11 @@ struct InputImage {
 // Reads any image stb_image decodes. The size is read from the header first: a side above
 // kMaxImageSide or below kMinImageSide is refused before decoding ("<path>: image is 1x1: ...").
 // Unreadable / truncated / corrupt files throw "<path>: cannot read|decode: <reason>".
+// Reads the file whole first (model/file_io.h read_file_bytes: a folder, FIFO or device is refused
+// at once, never waited on). An allocation failure reads "cannot decode: out of memory (...)".
 InputImage read_input_image(const std::string& path);
+// The same on bytes in memory (`origin` names them in messages).
+InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
 // The same checks for an image already in memory (tests).
 void check_image_size(int width, int height, const std::string& origin);
 

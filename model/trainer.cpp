@@ -2,6 +2,8 @@
 // metrics, resume.
 #include "model/trainer.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -14,6 +16,7 @@
 #include "model/checkpoint.h"
 #include "model/dataset.h"
 #include "model/model_spec.h"
+#include "model/output_set.h"
 #include "runtime/graph.h"
 #include "runtime/nvtx.h"
 
@@ -56,6 +59,24 @@ std::string strip_extension(const std::string& path) {
 void gather(BackendKind k, const GatherBatchArgs& a, const std::uint8_t* images, const std::int32_t* idx, float* out,
             stream_t s) {
   LC_DISPATCH(k, gather_batch, a, images, idx, out, s);
+}
+
+// A fresh run (or one resumed from another file) may replace --out only when it holds the
+// checkpoint of a finished run: an unfinished run's checkpoint, or any other file, is kept.
+void check_out_replaceable(const std::string& out, const std::string& resume) {
+  struct stat o {}, r {};
+  if (::stat(out.c_str(), &o) != 0) return;
+  if (!resume.empty() && ::stat(resume.c_str(), &r) == 0 && r.st_dev == o.st_dev && r.st_ino == o.st_ino) return;
+  Checkpoint old;
+  try {
+    old = load_checkpoint(out);
+  } catch (const Error& e) {
+    LC_FAIL("--out ", out, " exists and is not a readable landcover checkpoint; refusing to replace it (",
+            e.what(), ")");
+  }
+  const std::string* done = old.find_meta("complete");
+  LC_CHECK(done && *done == "1", "--out ", out, " holds an unfinished run (", old.position.epoch,
+           " epochs done); continue it with --resume ", out, ", or remove it or choose another --out");
 }
 
 // The settings a checkpoint keeps in its meta section, and the ones that must match on resume.
@@ -173,6 +194,14 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (cfg.metrics.empty()) cfg.metrics = strip_extension(cfg.out) + "_metrics.csv";
   const std::string confusion_path = strip_extension(cfg.metrics) + "_confusion.csv";
 
+  // ---- Outputs: checked, locked and cleared of stale temporary files before any work.
+  OutputSet outputs;
+  outputs.add(cfg.out, "--out");
+  outputs.add(cfg.metrics, "--metrics");
+  outputs.add(confusion_path, "confusion matrix");
+  outputs.open();
+  check_out_replaceable(cfg.out, cfg.resume);
+
   // ---- Backend
   const BackendKind kind = parse_backend(cfg.backend);
   {
@@ -258,6 +287,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
   std::int64_t start_epoch = 0, global_step = 0;
   if (ck) {
     check_checkpoint_shapes(*ck, net.layers(), cfg.resume);
+    check_checkpoint_finite(*ck, cfg.resume);
     LC_CHECK(!ck->adam.m.empty(), "checkpoint ", cfg.resume, " has no optimizer state to resume from");
     LC_CHECK(ck->position.step == 0, "checkpoint ", cfg.resume, " stops inside an epoch (step ", ck->position.step,
              "); only epoch boundaries can be resumed");
@@ -434,8 +464,9 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
     print(line);
     // Metrics first: a run killed between the two files resumes from the older checkpoint and
     // rewrites the metrics from its history.
-    write_metrics_csv(cfg.metrics, history);
-    save_checkpoint(cfg.out, make_checkpoint(epoch, false));
+    outputs.replace(cfg.metrics, metrics_csv(history));
+    const std::vector<std::uint8_t> bytes = serialize_checkpoint(make_checkpoint(epoch, false), cfg.out);
+    outputs.replace(cfg.out, bytes.data(), bytes.size());
     if (stopped)
       print("early stop: no improvement of val_loss by " + fmt("%g", cfg.min_delta) + " for " +
             std::to_string(cfg.patience) + " epochs");
@@ -445,8 +476,11 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (!stop.best_weights.empty()) upload_tensors(stop.best_weights, net.param_buffer(), net.state_buffer());
   const Totals fin = evaluate(&res.confusion);
   const std::int64_t last_epoch = history.empty() ? 0 : history.back().epoch;
-  save_checkpoint(cfg.out, make_checkpoint(last_epoch, true));
-  res.confusion.write_csv(confusion_path);
+  {
+    const std::vector<std::uint8_t> bytes = serialize_checkpoint(make_checkpoint(last_epoch, true), cfg.out);
+    outputs.replace(cfg.out, bytes.data(), bytes.size());
+  }
+  outputs.replace(confusion_path, res.confusion.csv());
   print("validation confusion matrix (rows: true class, columns: predicted), weights of epoch " +
         std::to_string(stop.best_epoch) + ":");
   print(res.confusion.format());

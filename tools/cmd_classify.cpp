@@ -65,7 +65,8 @@ void run_classify(const Options& o) {
       if (o.json) all.push_back({{"image", path}, {"error", e.what()}});
     }
   }
-  if (o.json) std::printf("%s\n", all.dump(2).c_str());
+  // Names and paths are bytes: invalid UTF-8 is written as U+FFFD rather than losing the output.
+  if (o.json) std::printf("%s\n", all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   if (failed) throw lc::Error(std::to_string(failed) + " of " + std::to_string(o.images.size()) + " images failed");
 }
 

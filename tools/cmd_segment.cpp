@@ -14,7 +14,7 @@
 // other inputs are never touched. --compare-naive (pixel mode) also times, on the same image, the
 // batched colours on full-size patches and the seed's way (one batch-1 forward pass per pixel), and
 // prints the speedups.
-// Depends on: model/segmenter.h, model/palette.h, model/checkpoint.h (atomic files),
+// Depends on: model/segmenter.h, model/palette.h, model/output_set.h (the output layer),
 // tools/progress.h, tools/command.h.
 #include <cstdio>
 #include <cstring>
@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "kernels/common/check.h"
-#include "model/checkpoint.h"
+#include "model/output_set.h"
 #include "model/segmenter.h"
 #include "runtime/backend.h"
 #include "runtime/nvtx.h"
@@ -94,6 +94,15 @@ std::string npy_header(const std::vector<std::int64_t>& shape) {
 
 std::string stem_of(const std::string& path) { return fs::path(path).stem().string(); }
 
+// The files written for one input.
+std::vector<std::string> output_paths(const Options& o, const std::string& stem) {
+  std::vector<std::string> p;
+  for (const char* suffix : {"_classes.png", "_overlay.png", "_fractions.csv", "_fractions.json"})
+    p.push_back((fs::path(o.out_dir) / (stem + suffix)).string());
+  if (o.probs) p.push_back((fs::path(o.out_dir) / (stem + "_probs.npy")).string());
+  return p;
+}
+
 void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& seg, const std::string& path,
                  const std::string& stem) {
   LC_NVTX_RANGE("image ", stem);
@@ -106,7 +115,11 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   so.want_probs = o.probs;
   const fs::path dir(o.out_dir);
   auto out = [&](const std::string& suffix) { return (dir / (stem + suffix)).string(); };
-  std::optional<lc::AtomicFile> probs_file;
+  // One set per input: it appears whole, after the input succeeded, or not at all.
+  lc::OutputSet outputs;
+  for (const std::string& p : output_paths(o, stem)) outputs.add(p, "output");
+  outputs.open();
+  lc::AtomicFile* probs_file = nullptr;
   const int K = model.classes();
   if (o.probs) {
     // Streamed into the temporary file tile by tile; renamed into place only after success.
@@ -115,17 +128,19 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
       mh = (in.image.height + o.stride - 1) / std::max(o.stride, 1);
       mw = (in.image.width + o.stride - 1) / std::max(o.stride, 1);
     }
-    probs_file.emplace(out("_probs.npy"));
+    probs_file = &outputs.stream(out("_probs.npy"));
     const std::string h = npy_header({mh, mw, K});
     probs_file->write(h.data(), h.size());
     so.probs_sink = [&](std::int64_t, std::int64_t cells, const float* p) {
       probs_file->write(p, std::size_t(cells) * std::size_t(K) * sizeof(float));
     };
   }
+  // The bar starts with the work (its size is known at the first report), so its rate is the run's.
   std::unique_ptr<lc::tools::Progress> bar;
   if (!o.quiet) {
+    bar = std::make_unique<lc::tools::Progress>(stem, 0, so.mode == lc::SegmentMode::window ? "win" : "colour");
     so.progress = [&](std::int64_t done, std::int64_t total) {
-      if (!bar) bar = std::make_unique<lc::tools::Progress>(stem, total, so.mode == lc::SegmentMode::window ? "win" : "colour");
+      bar->set_total(total);
       bar->update(done);
     };
   }
@@ -154,14 +169,14 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   const std::vector<std::uint8_t> classes_png = lc::encode_png(int(r.map_w), int(r.map_h), 3, map_rgb.data());
   const lc::RgbImage overlay = lc::render_overlay(in.image, r.cls, r.valid, r.map_h, r.map_w, r.stride, f);
   const std::vector<std::uint8_t> overlay_png = lc::encode_png(overlay.width, overlay.height, 3, overlay.rgb.data());
-  const std::string csv = lc::fractions_csv(f), json = lc::fractions_json(f, meta.dump());
+  const std::string csv = lc::fractions_csv(f), json = lc::fractions_json(f, meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 
-  // Everything computed: write the files (each atomically).
-  lc::write_file_atomic(out("_classes.png"), classes_png.data(), classes_png.size());
-  lc::write_file_atomic(out("_overlay.png"), overlay_png.data(), overlay_png.size());
-  lc::write_file_atomic(out("_fractions.csv"), csv);
-  lc::write_file_atomic(out("_fractions.json"), json);
-  if (probs_file) probs_file->commit();
+  // Everything computed: stage the files, then commit the set.
+  outputs.stage(out("_classes.png"), classes_png.data(), classes_png.size());
+  outputs.stage(out("_overlay.png"), overlay_png.data(), overlay_png.size());
+  outputs.stage(out("_fractions.csv"), csv);
+  outputs.stage(out("_fractions.json"), json);
+  outputs.commit();
 
   const lc::SegmentStats& st = r.stats;
   const char* unit = so.mode == lc::SegmentMode::pixel ? "colours" : "windows";
@@ -174,7 +189,7 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
     if (c.pixels > 0) std::printf("  %-22s %8.4f%%  (%lld px)\n", c.name.c_str(), c.percent(), static_cast<long long>(c.pixels));
   if (f.nodata > 0) std::printf("  %-22s %lld px excluded\n", "(nodata)", static_cast<long long>(f.nodata));
   std::printf("  outputs: %s_{classes,overlay}.png, %s_fractions.{csv,json}%s\n", out("").c_str(), out("").c_str(),
-              o.probs ? ", _probs.npy" : "");
+              o.probs ? (", " + out("_probs.npy")).c_str() : "");
   std::fflush(stdout);
 
   if (o.compare_naive && so.mode == lc::SegmentMode::pixel) {
@@ -211,6 +226,9 @@ void run_segment(const Options& o) {
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   LC_CHECK(fs::is_directory(o.out_dir), "--out-dir ", o.out_dir, ": cannot create: ", ec.message());
+  // Every output name checked before any work (types, lengths, the folder writable).
+  for (const std::string& path : o.images)
+    for (const std::string& p : output_paths(o, stem_of(path))) lc::check_output_target(p, path + ": output");
   const lc::LoadedModel model = lc::load_inference_model(o.model);
   std::unique_ptr<lc::Backend> backend = lc::make_backend(o.backend);
   lc::Segmenter seg(model, *backend, o.batch);
