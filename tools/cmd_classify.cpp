@@ -61,8 +61,8 @@ void run_classify(const Options& o) {
       }
     } catch (const std::exception& e) {
       ++failed;
-      std::fprintf(stderr, "landcover: error: %s\n", e.what());
-      if (o.json) all.push_back({{"image", path}, {"error", e.what()}});
+      std::fprintf(stderr, "landcover: error: %s\n", lc::tools::error_text(e, path).c_str());
+      if (o.json) all.push_back({{"image", path}, {"error", lc::tools::error_text(e, path)}});
     }
   }
   // Names and paths are bytes: invalid UTF-8 is written as U+FFFD rather than losing the output.

@@ -243,7 +243,7 @@ void run_segment(const Options& o) {
       segment_one(o, model, seg, path, stem);
     } catch (const std::exception& e) {
       ++failed;
-      std::fprintf(stderr, "landcover: error: %s\n", e.what());
+      std::fprintf(stderr, "landcover: error: %s\n", lc::tools::error_text(e, path).c_str());
     }
   }
   if (failed) throw lc::Error(std::to_string(failed) + " of " + std::to_string(o.images.size()) + " images failed");
