@@ -1,14 +1,13 @@
-// Fuzz target: image decoding as classify and segment read their inputs (model/inference.h
-// decode_input_image, stb_image underneath), and the data set's decoder (model/image_io.h).
+// Fuzz target: image decoding as classify and segment read their inputs (model/image_io.h
+// decode_input_image, stb_image underneath) and the data set's decoder (model/image_io.h).
 // Headers declaring more than 4 M pixels are skipped here: they decode into gigabytes, which
 // is the size limit's business (kMaxImageSide), not the parser's.
-// Depends on: model/inference.h, model/image_io.h, stb_image (header info), libFuzzer.
+// Depends on: model/image_io.h, stb_image (header info), libFuzzer.
 #include <cstddef>
 #include <cstdint>
 
 #include "kernels/common/check.h"
 #include "model/image_io.h"
-#include "model/inference.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -91,6 +92,78 @@ RgbImage resize_rgb(const RgbImage& img, int out_width, int out_height) {
   a.channels = 3;
   cpu::resize_u8(a, img.rgb.data(), out.rgb.data(), nullptr);
   return out;
+}
+
+// ---- Input images of classify and segment ------------------------------------------------------
+
+void check_image_size(int width, int height, const std::string& origin) {
+  LC_CHECK(width >= kMinImageSide && height >= kMinImageSide, origin, ": image is ", width, "x", height,
+           ": classify and segment need at least ", kMinImageSide, "x", kMinImageSide, " pixels");
+  LC_CHECK(width <= kMaxImageSide && height <= kMaxImageSide, origin, ": image is ", width, "x", height,
+           ": larger than the limit of ", kMaxImageSide, " pixels per side");
+}
+
+namespace {
+
+// stb reports an allocation failure as "outofmem", or, after falling through its decoders, as
+// another format's complaint. When decoding failed and the image's own buffer cannot be
+// allocated either, memory is what failed.
+[[noreturn]] void decode_failed(int w, int h, int channels, const std::string& origin) {
+  const char* why = stbi_failure_reason();
+  const std::size_t need = std::size_t(w) * std::size_t(h) * std::size_t(channels);
+  void* probe = need ? std::malloc(need) : nullptr;
+  const bool oom = (why && std::strcmp(why, "outofmem") == 0) || (need && !probe);
+  std::free(probe);
+  if (oom)
+    LC_FAIL(origin, ": cannot decode: out of memory (the ", w, "x", h, " image needs at least ",
+            (need + (1u << 20) - 1) >> 20, " MiB)");
+  LC_FAIL(origin, ": cannot decode: ", why ? why : "unknown image format");
+}
+
+}  // namespace
+
+InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin) {
+  LC_CHECK(size <= std::size_t(0x7fffffff), origin, ": cannot decode: ", size, " bytes is too large");
+  int w = 0, h = 0, n = 0;
+  if (!stbi_info_from_memory(bytes, int(size), &w, &h, &n)) {
+    const char* why = stbi_failure_reason();
+    LC_FAIL(origin, ": cannot decode: ", why ? why : "unknown image format");
+  }
+  check_image_size(w, h, origin);
+  const bool has_alpha = n == 2 || n == 4;
+  const int want = has_alpha ? 4 : 3;
+  int w2 = 0, h2 = 0, n2 = 0;
+  unsigned char* px = stbi_load_from_memory(bytes, int(size), &w2, &h2, &n2, want);
+  if (!px) decode_failed(w, h, want, origin);
+  std::unique_ptr<unsigned char, void (*)(void*)> owned(px, stbi_image_free);
+  LC_CHECK(w2 == w && h2 == h, origin, ": cannot decode: size changed between header and data");
+  InputImage in;
+  in.image.width = w;
+  in.image.height = h;
+  const std::size_t npx = std::size_t(w) * std::size_t(h);
+  try {
+    if (!has_alpha) {
+      in.image.rgb.assign(px, px + npx * 3);
+      return in;
+    }
+    in.image.rgb.resize(npx * 3);
+    in.alpha.resize(npx);
+  } catch (const std::bad_alloc&) {
+    LC_FAIL(origin, ": out of memory for the ", w, "x", h, " image (", (npx * 4) >> 20, " MiB)");
+  }
+  for (std::size_t i = 0; i < npx; ++i) {
+    in.image.rgb[i * 3 + 0] = px[i * 4 + 0];
+    in.image.rgb[i * 3 + 1] = px[i * 4 + 1];
+    in.image.rgb[i * 3 + 2] = px[i * 4 + 2];
+    in.alpha[i] = px[i * 4 + 3];
+  }
+  return in;
+}
+
+InputImage read_input_image(const std::string& path) {
+  // read_file_bytes refuses folders, FIFOs and devices without blocking on them.
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  return decode_input_image(bytes.data(), bytes.size(), path);
 }
 
 }  // namespace lc

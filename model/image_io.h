@@ -5,8 +5,10 @@
 // Colour conversion on decoding (stb_image's, with 3 requested channels): grey is replicated into
 // R, G and B; grey+alpha and RGBA drop the alpha channel (no compositing against a background);
 // 16-bit PNG is reduced to 8 bits.
+// Also the input images of classify and segment (any size, alpha kept, size limits).
 // Depends on: stb_image / stb_image_write (Debian libstb-dev; model/image_io.cpp is the only .cpp
-// with their implementations), kernels/image/image.h (resize), kernels/common/check.h.
+// with their implementations), kernels/image/image.h (resize), model/file_io.h (reading),
+// kernels/common/check.h.
 #pragma once
 
 #include <cstddef>
@@ -44,5 +46,28 @@ inline void write_png(const std::string& path, const RgbImage& img) {
 // enlarging is bilinear with half-pixel centres and clamped edges. 8-bit sRGB values without gamma
 // linearisation, rounded half up. Returns a copy when the size already matches.
 RgbImage resize_rgb(const RgbImage& img, int out_width, int out_height);
+
+// ---- Input images of classify and segment ------------------------------------------------------
+
+// The largest accepted image side (a full 10980x10980 Sentinel-2 tile fits) and the smallest.
+inline constexpr int kMaxImageSide = 32768;
+inline constexpr int kMinImageSide = 2;
+
+// An RGB image and, when the file has an alpha channel (grey+alpha, RGBA), its alpha plane.
+struct InputImage {
+  RgbImage image;
+  std::vector<std::uint8_t> alpha;  // empty, or width * height bytes (0 = transparent)
+};
+
+// Reads any image stb_image decodes. The size is read from the header first: a side above
+// kMaxImageSide or below kMinImageSide is refused before decoding ("<path>: image is 1x1: ...").
+// Unreadable / truncated / corrupt files throw "<path>: cannot read|decode: <reason>".
+// Reads the file whole first (model/file_io.h read_file_bytes: a folder, FIFO or device is refused
+// at once, never waited on). An allocation failure reads "cannot decode: out of memory (...)".
+InputImage read_input_image(const std::string& path);
+// The same on bytes in memory (`origin` names them in messages).
+InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
+// The same checks for an image already in memory (tests).
+void check_image_size(int width, int height, const std::string& origin);
 
 }  // namespace lc

@@ -1,9 +1,8 @@
 // Inference with a trained checkpoint: loading and checking it, building an inference Network with
-// its weights, classifying whole images (`landcover classify`), and reading input images with
-// their alpha channel and a size limit (classify and segment).
+// its weights, classifying whole images (`landcover classify`). Input images (alpha, size limits)
+// are read by model/image_io.h.
 // Depends on: model/checkpoint.h, model/model_spec.h, model/image_io.h, runtime/graph.h,
-// kernels/image/image.h (resize_u8, gather_batch), stb_image (declarations only; the implementation
-// lives in model/image_io.cpp).
+// kernels/image/image.h (resize_u8, gather_batch).
 #pragma once
 
 #include <cstdint>
@@ -47,26 +46,7 @@ std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backen
 
 // ---- Input images ------------------------------------------------------------------------------
 
-// The largest accepted image side (a full 10980x10980 Sentinel-2 tile fits) and the smallest.
-inline constexpr int kMaxImageSide = 32768;
-inline constexpr int kMinImageSide = 2;
-
-// An RGB image and, when the file has an alpha channel (grey+alpha, RGBA), its alpha plane.
-struct InputImage {
-  RgbImage image;
-  std::vector<std::uint8_t> alpha;  // empty, or width * height bytes (0 = transparent)
-};
-
-// Reads any image stb_image decodes. The size is read from the header first: a side above
-// kMaxImageSide or below kMinImageSide is refused before decoding ("<path>: image is 1x1: ...").
-// Unreadable / truncated / corrupt files throw "<path>: cannot read|decode: <reason>".
-// Reads the file whole first (model/file_io.h read_file_bytes: a folder, FIFO or device is refused
-// at once, never waited on). An allocation failure reads "cannot decode: out of memory (...)".
-InputImage read_input_image(const std::string& path);
-// The same on bytes in memory (`origin` names them in messages).
-InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
-// The same checks for an image already in memory (tests).
-void check_image_size(int width, int height, const std::string& origin);
+// Input images (InputImage, read_input_image, decode_input_image, check_image_size): model/image_io.h.
 
 // ---- Classification ----------------------------------------------------------------------------
 
