@@ -12,8 +12,10 @@ set(LC_SANITIZE_FLAGS)
 if(LC_SANITIZE)
   set(LC_SANITIZE_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   # g++ 12 reports false maybe-uninitialized warnings inside libstdc++'s <regex> when sanitizers
-  # instrument it; they are not about this project's code.
-  list(APPEND LC_CXX_WARNINGS -Wno-maybe-uninitialized)
+  # instrument it; they are not about this project's code. (clang has no such warning.)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    list(APPEND LC_CXX_WARNINGS -Wno-maybe-uninitialized)
+  endif()
 endif()
 if(LC_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang" OR NOT LC_SANITIZE)

@@ -17,6 +17,7 @@
 #include "model/image_io.h"
 #include "model/inference.h"
 #include "model/metrics.h"
+#include "model/model_spec.h"
 #include "tests/support/files.h"
 
 namespace lc {
@@ -88,6 +89,17 @@ TEST(CpuHostileImage, OutOfMemoryIsReportedAsSuch) {
   const std::string msg = read_text_file(dir.file("msg.txt"));
   EXPECT_NE(msg.find("big.png: cannot decode: out of memory (the 4000x4000 image needs at least"), std::string::npos)
       << msg;
+}
+
+// Found by fuzz_model_json: a number too large for a double escaped as a JSON library exception,
+// without the file's name.
+TEST(CpuHostileModelJson, NumberOverflowIsAOneLineErrorNamingTheFile) {
+  try {
+    (void)parse_model_json(R"({"name": "m", "input": [64, 64, 3], "layers": 22222222222222e2222})", "m.json");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m.json: not valid JSON: "), std::string::npos) << e.what();
+  }
 }
 
 TEST(CpuHostileScripts, TestCommandsCannotSilentlyRunNothing) {
