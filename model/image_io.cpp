@@ -4,6 +4,7 @@
 // kernels/common/check.h.
 #include "model/image_io.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -60,8 +61,51 @@ RgbImage decode_image_file(const std::string& path) {
   return decode_image_memory(bytes.data(), bytes.size(), path);
 }
 
+namespace {
+
+// stb_image 2.27 (Debian 12's) trusts the code counts of a JPEG Huffman table: counts summing past
+// 256 overflow its tables (fixed upstream in 2.28; found here by fuzz/fuzz_image). Before stb sees
+// a JPEG, every DHT segment is walked as stb walks it and such a table refused.
+void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t size, const std::string& origin) {
+  if (size < 2 || b[0] != 0xFF || b[1] != 0xD8) return;  // not a JPEG
+  auto fail = [&](const std::string& why) { LC_FAIL(origin, ": cannot decode: Corrupt JPEG: ", why); };
+  std::size_t p = 2;
+  while (p + 1 < size) {
+    if (b[p] != 0xFF) {  // entropy-coded data after a scan: find the next marker
+      ++p;
+      continue;
+    }
+    const std::uint8_t m = b[p + 1];
+    if (m == 0xFF) {  // fill byte
+      ++p;
+      continue;
+    }
+    if (m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01 || m == 0xD8) {  // stuffed zero, RSTn, TEM, SOI
+      p += 2;
+      continue;
+    }
+    if (m == 0xD9) return;  // EOI
+    if (p + 4 > size) return;
+    const std::size_t len = std::size_t(b[p + 2]) << 8 | b[p + 3];
+    if (m == 0xC4) {  // as stb: tables while the segment length lasts; bytes past the end read as 0
+      std::size_t q = p + 4;
+      for (long left = long(len) - 2; left > 0 && q < size;) {
+        std::size_t n = 0;
+        for (std::size_t i = 1; i <= 16 && q + i < size; ++i) n += b[q + i];
+        if (n > 256) fail("a Huffman table holds " + std::to_string(n) + " codes (at most 256)");
+        left -= long(17 + n);
+        q += 17 + n;
+      }
+    }
+    p += 2 + len;
+  }
+}
+
+}  // namespace
+
 RgbImage decode_image_memory(const void* data, std::size_t bytes, const std::string& origin) {
   LC_CHECK(bytes <= std::size_t(0x7fffffff), origin, ": cannot decode: ", bytes, " bytes is too large");
+  check_jpeg_huffman_tables(static_cast<const std::uint8_t*>(data), bytes, origin);
   int w = 0, h = 0, n = 0;
   unsigned char* pixels =
       stbi_load_from_memory(static_cast<const stbi_uc*>(data), int(bytes), &w, &h, &n, 3);
@@ -124,6 +168,7 @@ namespace {
 
 InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin) {
   LC_CHECK(size <= std::size_t(0x7fffffff), origin, ": cannot decode: ", size, " bytes is too large");
+  check_jpeg_huffman_tables(bytes, size, origin);
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(bytes, int(size), &w, &h, &n)) {
     const char* why = stbi_failure_reason();

@@ -102,6 +102,27 @@ TEST(CpuHostileModelJson, NumberOverflowIsAOneLineErrorNamingTheFile) {
   }
 }
 
+// Found by fuzz_image: a JPEG Huffman table with more than 256 codes overflows stb_image 2.27's
+// tables (undefined behaviour, a write past an array); it must be refused before stb sees it.
+TEST(CpuHostileImage, JpegHuffmanTableOverflowIsRefused) {
+  const std::string path = std::string(LC_SOURCE_DIR) + "/fuzz/corpus/image/regress-huffman-overflow.jpg";
+  const std::string bytes = read_text_file(path);
+  ASSERT_FALSE(bytes.empty()) << path;
+  for (int pass = 0; pass < 2; ++pass) {
+    try {
+      if (pass == 0)
+        (void)decode_input_image(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), "x.jpg");
+      else
+        (void)decode_image_memory(bytes.data(), bytes.size(), "x.jpg");
+      ADD_FAILURE() << "decoded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("x.jpg: cannot decode: Corrupt JPEG: a Huffman table holds"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(CpuHostileScripts, TestCommandsCannotSilentlyRunNothing) {
   // scripts/test.sh configures with the tests on (an earlier scripts/main_job.sh configured them
   // off in the same build folder), and every ctest call fails when no test runs.
