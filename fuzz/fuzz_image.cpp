@@ -17,6 +17,11 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   int w = 0, h = 0, n = 0;
   if (size > 0x7fffffff) return 0;
+  try {
+    lc::check_image_bytes(data, size, "fuzz");  // what the decoders check before stb sees the bytes
+  } catch (const lc::Error&) {
+    return 0;
+  }
   if (stbi_info_from_memory(data, int(size), &w, &h, &n) && std::int64_t(w) * h > (std::int64_t(1) << 22)) return 0;
   try {
     const lc::InputImage in = lc::decode_input_image(data, size, "fuzz");

@@ -61,12 +61,10 @@ RgbImage decode_image_file(const std::string& path) {
   return decode_image_memory(bytes.data(), bytes.size(), path);
 }
 
-namespace {
-
 // stb_image 2.27 (Debian 12's) trusts the code counts of a JPEG Huffman table: counts summing past
 // 256 overflow its tables (fixed upstream in 2.28; found here by fuzz/fuzz_image). Before stb sees
 // a JPEG, every DHT segment is walked as stb walks it and such a table refused.
-void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t size, const std::string& origin) {
+void check_image_bytes(const std::uint8_t* b, std::size_t size, const std::string& origin) {
   if (size < 2 || b[0] != 0xFF || b[1] != 0xD8) return;  // not a JPEG
   auto fail = [&](const std::string& why) { LC_FAIL(origin, ": cannot decode: Corrupt JPEG: ", why); };
   std::size_t p = 2;
@@ -101,11 +99,9 @@ void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t size, const st
   }
 }
 
-}  // namespace
-
 RgbImage decode_image_memory(const void* data, std::size_t bytes, const std::string& origin) {
   LC_CHECK(bytes <= std::size_t(0x7fffffff), origin, ": cannot decode: ", bytes, " bytes is too large");
-  check_jpeg_huffman_tables(static_cast<const std::uint8_t*>(data), bytes, origin);
+  check_image_bytes(static_cast<const std::uint8_t*>(data), bytes, origin);
   int w = 0, h = 0, n = 0;
   unsigned char* pixels =
       stbi_load_from_memory(static_cast<const stbi_uc*>(data), int(bytes), &w, &h, &n, 3);
@@ -168,7 +164,7 @@ namespace {
 
 InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin) {
   LC_CHECK(size <= std::size_t(0x7fffffff), origin, ": cannot decode: ", size, " bytes is too large");
-  check_jpeg_huffman_tables(bytes, size, origin);
+  check_image_bytes(bytes, size, origin);
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(bytes, int(size), &w, &h, &n)) {
     const char* why = stbi_failure_reason();

@@ -47,6 +47,11 @@ inline void write_png(const std::string& path, const RgbImage& img) {
 // linearisation, rounded half up. Returns a copy when the size already matches.
 RgbImage resize_rgb(const RgbImage& img, int out_width, int out_height);
 
+// Checks made on the bytes before stb_image sees them (the decoders here call it first): a JPEG
+// Huffman table of more than 256 codes, which overflows stb_image 2.27's tables, throws
+// "<origin>: cannot decode: Corrupt JPEG: ...".
+void check_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
+
 // ---- Input images of classify and segment ------------------------------------------------------
 
 // The largest accepted image side (a full 10980x10980 Sentinel-2 tile fits) and the smallest.
