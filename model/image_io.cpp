@@ -65,9 +65,12 @@ RgbImage decode_image_file(const std::string& path) {
 // 256 overflow its tables (fixed upstream in 2.28; found here by fuzz/fuzz_image). Before stb sees
 // a JPEG, every DHT segment is walked as stb walks it and such a table refused.
 void check_image_bytes(const std::uint8_t* b, std::size_t size, const std::string& origin) {
-  if (size < 2 || b[0] != 0xFF || b[1] != 0xD8) return;  // not a JPEG
+  // A JPEG starts with SOI (FF D8); stb, like the standard, allows more FF fill bytes before it.
+  std::size_t p = 0;
+  while (p < size && b[p] == 0xFF) ++p;
+  if (p == 0 || p >= size || b[p] != 0xD8) return;  // not a JPEG
+  ++p;
   auto fail = [&](const std::string& why) { LC_FAIL(origin, ": cannot decode: Corrupt JPEG: ", why); };
-  std::size_t p = 2;
   while (p + 1 < size) {
     if (b[p] != 0xFF) {  // entropy-coded data after a scan: find the next marker
       ++p;
