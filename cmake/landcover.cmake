@@ -12,8 +12,17 @@ set(LC_SANITIZE_FLAGS)
 if(LC_SANITIZE)
   set(LC_SANITIZE_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   # g++ 12 reports false maybe-uninitialized warnings inside libstdc++'s <regex> when sanitizers
-  # instrument it; they are not about this project's code.
-  list(APPEND LC_CXX_WARNINGS -Wno-maybe-uninitialized)
+  # instrument it; they are not about this project's code. (clang has no such warning.)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    list(APPEND LC_CXX_WARNINGS -Wno-maybe-uninitialized)
+  endif()
+endif()
+if(LC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang" OR NOT LC_SANITIZE)
+    message(FATAL_ERROR "LC_FUZZ needs clang (CXX=clang++) and LC_SANITIZE=ON; scripts/fuzz.sh sets both")
+  endif()
+  # Coverage feedback for libFuzzer in every library the targets link.
+  list(APPEND LC_SANITIZE_FLAGS -fsanitize=fuzzer-no-link)
 endif()
 
 # Options for every C++ target of the project.

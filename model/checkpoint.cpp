@@ -1,15 +1,8 @@
-// Checkpoint serialisation and checks (format: model/checkpoint.h), CRC-32 (slice-by-8 tables),
-// atomic file replacement and the whole-file reader.
-// Depends on: model/checkpoint.h, kernels/common/check.h, POSIX.
+// Checkpoint serialisation and checks (format: model/checkpoint.h).
+// Depends on: model/checkpoint.h, model/file_io.h (CRC-32, little-endian, atomic files),
+// kernels/common/check.h.
 #include "model/checkpoint.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <array>
-#include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,156 +10,9 @@
 #include <sstream>
 
 #include "kernels/common/check.h"
+#include "model/file_io.h"
 
 namespace lc {
-
-// ----- CRC-32 ----------------------------------------------------------------------------------
-
-namespace {
-
-// table[0] is the classic byte-at-a-time table; table[k][b] is the CRC of byte b followed by k
-// zero bytes, which lets the loop fold 8 input bytes per step (slice-by-8).
-struct CrcTables {
-  std::array<std::array<std::uint32_t, 256>, 8> t{};
-  CrcTables() {
-    for (std::uint32_t b = 0; b < 256; ++b) {
-      std::uint32_t c = b;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-      t[0][b] = c;
-    }
-    for (int k = 1; k < 8; ++k)
-      for (std::uint32_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFF];
-  }
-};
-const CrcTables& crc_tables() {
-  static const CrcTables tables;
-  return tables;
-}
-
-}  // namespace
-
-std::uint32_t crc32_update(std::uint32_t crc, const void* data, std::size_t bytes) {
-  const auto& t = crc_tables().t;
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  std::uint32_t c = ~crc;
-  while (bytes >= 8) {
-    // Little-endian assembly of the next 8 bytes, independent of the host's byte order.
-    std::uint32_t lo = std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
-                       std::uint32_t(p[3]) << 24;
-    std::uint32_t hi = std::uint32_t(p[4]) | std::uint32_t(p[5]) << 8 | std::uint32_t(p[6]) << 16 |
-                       std::uint32_t(p[7]) << 24;
-    lo ^= c;
-    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
-        t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
-    p += 8;
-    bytes -= 8;
-  }
-  while (bytes--) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFF];
-  return ~c;
-}
-
-// ----- Atomic files ----------------------------------------------------------------------------
-
-namespace {
-std::atomic<std::int64_t> g_fault_after{-1};
-
-std::string dir_of(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-}  // namespace
-
-void set_atomic_write_fault_for_testing(std::int64_t fail_after_bytes) { g_fault_after = fail_after_bytes; }
-
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  LC_CHECK(!path_.empty(), "cannot write a file with an empty name");
-  temp_ = path_ + ".tmp." + std::to_string(long(::getpid()));
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) LC_FAIL(path_, ": cannot create ", temp_, ": ", std::strerror(errno));
-}
-
-AtomicFile::~AtomicFile() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(temp_.c_str());
-}
-
-void AtomicFile::write(const void* data, std::size_t bytes) {
-  LC_CHECK(fd_ >= 0 && !committed_, path_, ": write after commit");
-  std::int64_t budget = g_fault_after.load();
-  if (budget >= 0) {
-    if (std::int64_t(bytes) > budget) {
-      g_fault_after = -1;
-      LC_FAIL(path_, ": cannot write ", temp_, ": simulated write failure (test hook)");
-    }
-    g_fault_after = budget - std::int64_t(bytes);
-  }
-  const auto* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = ::write(fd_, p, bytes);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      LC_FAIL(path_, ": cannot write ", temp_, ": ", std::strerror(errno));
-    }
-    p += n;
-    bytes -= std::size_t(n);
-  }
-}
-
-void AtomicFile::commit() {
-  LC_CHECK(fd_ >= 0 && !committed_, path_, ": commit twice");
-  if (::fsync(fd_) != 0) LC_FAIL(path_, ": cannot fsync ", temp_, ": ", std::strerror(errno));
-  int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0) LC_FAIL(path_, ": cannot close ", temp_, ": ", std::strerror(errno));
-  if (::rename(temp_.c_str(), path_.c_str()) != 0)
-    LC_FAIL(path_, ": cannot rename ", temp_, " over it: ", std::strerror(errno));
-  committed_ = true;
-  // Make the rename itself durable. Some file systems refuse fsync on directories: not an error.
-  int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
-void write_file_atomic(const std::string& path, const void* data, std::size_t bytes) {
-  AtomicFile f(path);
-  f.write(data, bytes);
-  f.commit();
-}
-
-std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) LC_FAIL(path, ": cannot read: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    LC_FAIL(path, ": cannot read: ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    LC_FAIL(path, ": cannot read: ", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-  }
-  std::vector<std::uint8_t> bytes;
-  bytes.reserve(std::size_t(st.st_size));
-  std::uint8_t buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      LC_FAIL(path, ": cannot read: ", std::strerror(err));
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), buf, buf + n);
-  }
-  ::close(fd);
-  return bytes;
-}
 
 // ----- Checkpoint encoding ---------------------------------------------------------------------
 
@@ -213,12 +59,8 @@ class Writer {
     const auto* b = static_cast<const std::uint8_t*>(p);
     out.insert(out.end(), b, b + n);
   }
-  void u32(std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
-  }
-  void u64(std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
-  }
+  void u32(std::uint32_t v) { append_le32(out, v); }
+  void u64(std::uint64_t v) { append_le64(out, v); }
   void i32(std::int32_t v) { u32(std::uint32_t(v)); }
   void i64(std::int64_t v) { u64(std::uint64_t(v)); }
   void f64(double v) {
@@ -239,7 +81,7 @@ class Writer {
     for (std::size_t i = 0; i < t.data.size(); ++i) {
       std::uint32_t bits;
       std::memcpy(&bits, &t.data[i], 4);
-      for (int k = 0; k < 4; ++k) out[at + 4 * i + k] = std::uint8_t(bits >> (8 * k));
+      store_le32(&out[at + 4 * i], bits);
     }
   }
   void tensors(const std::vector<NamedTensor>& list) {
@@ -253,21 +95,12 @@ class Writer {
     return out.size();
   }
   void end(std::size_t start) {
-    std::uint64_t n = out.size() - start;
-    for (int i = 0; i < 8; ++i) out[start - 8 + i] = std::uint8_t(n >> (8 * i));
+    store_le64(&out[start - 8], out.size() - start);
   }
-  void patch_u64(std::size_t at, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out[at + i] = std::uint8_t(v >> (8 * i));
-  }
-  void patch_u32(std::size_t at, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out[at + i] = std::uint8_t(v >> (8 * i));
-  }
+  void patch_u64(std::size_t at, std::uint64_t v) { store_le64(&out[at], v); }
+  void patch_u32(std::size_t at, std::uint32_t v) { store_le32(&out[at], v); }
 };
 
-std::uint32_t get_u32(const std::uint8_t* p) {
-  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
-}
-std::uint64_t get_u64(const std::uint8_t* p) { return std::uint64_t(get_u32(p)) | std::uint64_t(get_u32(p + 4)) << 32; }
 
 // Bounds-checked reader over one section's payload; every failure names the file and section.
 class Reader {
@@ -284,13 +117,13 @@ class Reader {
   }
   std::uint32_t u32(const char* what = "a u32") {
     need(4, what);
-    std::uint32_t v = get_u32(p_ + at_);
+    std::uint32_t v = load_le32(p_ + at_);
     at_ += 4;
     return v;
   }
   std::uint64_t u64(const char* what = "a u64") {
     need(8, what);
-    std::uint64_t v = get_u64(p_ + at_);
+    std::uint64_t v = load_le64(p_ + at_);
     at_ += 8;
     return v;
   }
@@ -328,7 +161,7 @@ class Reader {
       fail("tensor " + t.name + " of shape " + shape_text(t.shape) + " runs past the end of the section");
     t.data.resize(numel);
     for (std::uint64_t i = 0; i < numel; ++i) {
-      std::uint32_t bits = get_u32(p_ + at_ + 4 * i);
+      std::uint32_t bits = load_le32(p_ + at_ + 4 * i);
       std::memcpy(&t.data[i], &bits, 4);
     }
     at_ += numel * 4;
@@ -505,23 +338,23 @@ Checkpoint parse_checkpoint(const std::uint8_t* b, std::size_t size, const std::
   if (size < 12)
     fail("truncated (expected at least " + std::to_string(kHeaderBytes) + " bytes, file has " +
          std::to_string(size) + ")");
-  std::uint32_t version = get_u32(b + 8);
+  std::uint32_t version = load_le32(b + 8);
   if (version != kCheckpointVersion)
     fail("unsupported version " + std::to_string(version) + " (this build reads " +
          std::to_string(kCheckpointVersion) + ")");
   if (size < kHeaderBytes)
     fail("truncated (expected at least " + std::to_string(kHeaderBytes) + " bytes, file has " +
          std::to_string(size) + ")");
-  if (get_u32(b + 24) != crc32(b, 24)) fail("header checksum mismatch: the file is corrupt");
-  if (get_u32(b + 12) != 0) fail("unknown flags " + std::to_string(get_u32(b + 12)) + " in the header");
-  std::uint64_t declared = get_u64(b + 16);
+  if (load_le32(b + 24) != crc32(b, 24)) fail("header checksum mismatch: the file is corrupt");
+  if (load_le32(b + 12) != 0) fail("unknown flags " + std::to_string(load_le32(b + 12)) + " in the header");
+  std::uint64_t declared = load_le64(b + 16);
   if (declared < kHeaderBytes + kTrailerBytes) fail("corrupt header: file size " + std::to_string(declared));
   if (size < declared)
     fail("truncated (expected " + std::to_string(declared) + " bytes, file has " + std::to_string(size) + ")");
   if (size > declared)
     fail("file has " + std::to_string(size) + " bytes, the header says " + std::to_string(declared) +
          ": trailing data");
-  std::uint32_t stored = get_u32(b + size - kTrailerBytes);
+  std::uint32_t stored = load_le32(b + size - kTrailerBytes);
   std::uint32_t computed = crc32(b, size - kTrailerBytes);
   if (stored != computed) {
     char msg[96];
@@ -534,9 +367,9 @@ Checkpoint parse_checkpoint(const std::uint8_t* b, std::size_t size, const std::
   std::size_t at = kHeaderBytes, end = size - kTrailerBytes;
   for (const char* tag : kSectionOrder) {
     if (end - at < 12) fail(std::string("section ") + tag + " is missing");
-    std::uint32_t got = get_u32(b + at);
+    std::uint32_t got = load_le32(b + at);
     if (got != tag_value(tag)) fail(std::string("expected section ") + tag + ", found '" + tag_text(got) + "'");
-    std::uint64_t n = get_u64(b + at + 4);
+    std::uint64_t n = load_le64(b + at + 4);
     at += 12;
     if (n > end - at)
       fail(std::string("section ") + tag + " claims " + std::to_string(n) + " bytes, " +
@@ -657,6 +490,16 @@ void check_checkpoint_shapes(const Checkpoint& c, const std::vector<LayerInfo>& 
   std::vector<ParamInfo> expected;
   for (const auto& l : layers) expected.insert(expected.end(), l.params.begin(), l.params.end());
   check_checkpoint_shapes(c, expected, origin);
+}
+
+void check_checkpoint_finite(const Checkpoint& c, const std::string& origin) {
+  for (const NamedTensor& t : c.params) {
+    std::int64_t bad = 0;
+    for (float v : t.data) bad += !std::isfinite(v);
+    if (bad)
+      LC_FAIL("checkpoint ", origin, ": tensor ", t.name, " holds ", bad, " non-finite value", bad == 1 ? "" : "s",
+              " (NaN or infinity); the run diverged or the file was altered");
+  }
 }
 
 std::string rng_state_text(const std::mt19937_64& gen) {

@@ -1,10 +1,9 @@
 // Training checkpoints: one versioned binary file holding everything needed to use a trained
 // model (model file, class names, weights, batch-norm moving statistics) and to continue training
 // exactly (Adam state, position, random state, early-stopping state, metrics history), protected by
-// a CRC-32 and written atomically. Also the file helpers the data cache and metrics share: CRC-32
-// and atomic file replacement.
+// a CRC-32 and written atomically.
 // Depends on: model/metrics.h (EpochMetrics), runtime/layers.h (ParamInfo, LayerInfo: shape checks),
-// kernels/common/check.h, POSIX (open, fsync, rename).
+// model/file_io.h (CRC-32, atomic files, reading), kernels/common/check.h.
 //
 // ---------------------------------------------------------------------------------------------
 // File format, version 1. All integers little-endian, floats IEEE-754 little-endian (f32 binary32,
@@ -39,8 +38,7 @@
 //   tensor list: u32 count, then count x tensor
 //   tensor:      str name, u32 rank (<= 8), rank x i64 dimension (>= 0), then prod(dims) x f32
 //                in row-major order of the dimensions (layouts: docs/ARCHITECTURE.md)
-//   CRC-32:      the zlib / IEEE 802.3 CRC (reflected polynomial 0xEDB88320, initial value
-//                0xFFFFFFFF, final XOR 0xFFFFFFFF); crc32("123456789") = 0xCBF43926.
+//   CRC-32:      the zlib / IEEE 802.3 CRC (model/file_io.h); crc32("123456789") = 0xCBF43926.
 //
 // Loading checks, in this order, and throws one-line lc::Error messages that start with
 // "checkpoint <path>: ": cannot open; "bad magic: not a landcover checkpoint"; "unsupported version
@@ -61,6 +59,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/file_io.h"
 #include "model/metrics.h"
 #include "runtime/layers.h"
 #include "runtime/tensor.h"
@@ -131,51 +130,13 @@ void check_checkpoint_shapes(const Checkpoint& ckpt, const std::vector<ParamInfo
 void check_checkpoint_shapes(const Checkpoint& ckpt, const std::vector<LayerInfo>& layers,
                              const std::string& origin);
 
+// Every parameter value finite: throws "checkpoint <origin>: tensor X holds N non-finite values
+// (NaN or infinity) ..." (a diverged run, or an altered file whose checksums were recomputed).
+void check_checkpoint_finite(const Checkpoint& ckpt, const std::string& origin);
+
 // Generator state as portable text (the C++ standard fixes mersenne_twister_engine's textual
 // representation and its output sequence, so a state saved on one machine continues on another).
 std::string rng_state_text(const std::mt19937_64& gen);
 void rng_state_from_text(std::mt19937_64& gen, const std::string& text, const std::string& origin);
-
-// ----- File helpers shared with the data cache and the metrics files -------------------------
-
-// CRC-32 as documented above. crc32_update continues a running value: start from 0 and pass the
-// previous result (crc32_update(crc32_update(0, a), b) == crc32 of a followed by b).
-std::uint32_t crc32_update(std::uint32_t crc, const void* data, std::size_t bytes);
-inline std::uint32_t crc32(const void* data, std::size_t bytes) { return crc32_update(0, data, bytes); }
-
-// Writes a file so that readers see the old content or the new, never a part:
-// writes `<path>.tmp.<pid>` in the same directory, fsyncs and closes it, renames it over `path`,
-// then fsyncs the directory. On any failure the temporary file is removed, `path` is untouched,
-// and lc::Error names the path and the failing step.
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path);  // creates the temporary file (throws when it cannot)
-  ~AtomicFile();                          // removes the temporary file unless commit() succeeded
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  void write(const void* data, std::size_t bytes);
-  void commit();  // fsync, close, rename over the path, fsync the directory
-  const std::string& path() const { return path_; }
-  const std::string& temp_path() const { return temp_; }
-
- private:
-  std::string path_, temp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
-void write_file_atomic(const std::string& path, const void* data, std::size_t bytes);
-inline void write_file_atomic(const std::string& path, const std::string& text) {
-  write_file_atomic(path, text.data(), text.size());
-}
-
-// Reads a whole file; throws lc::Error "<path>: cannot read: <reason>".
-std::vector<std::uint8_t> read_file_bytes(const std::string& path);
-
-// Test hook: after this many more bytes pass through AtomicFile::write in this process, the next
-// write fails with "simulated write failure" (negative: off, the default). Lets tests prove that a
-// failed write leaves the previous file intact.
-void set_atomic_write_fault_for_testing(std::int64_t fail_after_bytes);
 
 }  // namespace lc

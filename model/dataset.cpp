@@ -1,6 +1,6 @@
 // Class-per-folder data set loader, decoded cache, stratified split and device upload
 // (rules and formats: model/dataset.h).
-// Depends on: model/dataset.h, model/image_io.h, model/checkpoint.h (CRC-32, AtomicFile),
+// Depends on: model/dataset.h, model/image_io.h, model/file_io.h (CRC-32, AtomicFile),
 // runtime/tensor.h, kernels/common/check.h, OpenMP, POSIX stat.
 #include "model/dataset.h"
 
@@ -18,7 +18,7 @@
 #include <random>
 
 #include "kernels/common/check.h"
-#include "model/checkpoint.h"
+#include "model/file_io.h"
 #include "model/image_io.h"
 
 namespace lc {
@@ -130,12 +130,12 @@ class CacheWriter {
   }
   void u32(std::uint32_t v) {
     std::uint8_t b[4];
-    for (int i = 0; i < 4; ++i) b[i] = std::uint8_t(v >> (8 * i));
+    store_le32(b, v);
     raw(b, 4);
   }
   void u64(std::uint64_t v) {
     std::uint8_t b[8];
-    for (int i = 0; i < 8; ++i) b[i] = std::uint8_t(v >> (8 * i));
+    store_le64(b, v);
     raw(b, 8);
   }
   void str(const std::string& s) {
@@ -143,9 +143,8 @@ class CacheWriter {
     raw(s.data(), s.size());
   }
   void finish() {
-    std::uint32_t c = crc_;
     std::uint8_t b[4];
-    for (int i = 0; i < 4; ++i) b[i] = std::uint8_t(c >> (8 * i));
+    store_le32(b, crc_);
     f_.write(b, 4);
     f_.commit();
   }
@@ -179,7 +178,7 @@ class CacheReader {
   std::uint32_t u32() {
     std::uint8_t b[4];
     raw(b, 4);
-    return std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24;
+    return load_le32(b);
   }
   std::uint64_t u64() {
     std::uint64_t lo = u32();
@@ -197,8 +196,7 @@ class CacheReader {
     std::uint32_t expected = crc_;
     std::uint8_t b[4];
     if (std::fread(b, 1, 4, f_) != 4) throw CacheProblem{"truncated"};
-    std::uint32_t stored =
-        std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24;
+    const std::uint32_t stored = load_le32(b);
     if (stored != expected) throw CacheProblem{"checksum mismatch"};
     if (std::fgetc(f_) != EOF) throw CacheProblem{"trailing bytes"};
   }
@@ -243,7 +241,9 @@ void read_cache(const std::string& path, Dataset& ds, const std::vector<FileEntr
   if (r.u32() != std::uint32_t(ds.image_size)) throw CacheProblem{"another image size", true};
   std::uint32_t k = r.u32();
   std::uint64_t n = r.u64(), skipped = r.u64();
-  if (k != classes.size() || n + skipped != files.size() || n == 0) throw CacheProblem{"inconsistent counts"};
+  // Compared without adding: n + skipped could wrap around.
+  if (k != classes.size() || n == 0 || n > files.size() || skipped != files.size() - n)
+    throw CacheProblem{"inconsistent counts"};
   for (const auto& c : classes)
     if (r.str() != c) throw CacheProblem{"other class names"};
   std::vector<std::string> rel(n);
@@ -282,6 +282,23 @@ std::string hex16(std::uint64_t v) {
 }
 
 }  // namespace
+
+std::string check_cache_file(const std::string& path, const std::vector<std::string>& classes,
+                             const std::vector<std::string>& files, int image_size, std::uint64_t fingerprint) {
+  Dataset ds;
+  ds.image_size = image_size;
+  ds.fingerprint = fingerprint;
+  std::vector<FileEntry> entries;
+  for (const std::string& f : files) entries.push_back({f, 0, 0, 0});
+  try {
+    read_cache(path, ds, entries, classes);
+  } catch (const CacheProblem& p) {
+    return p.why;
+  }
+  return "";
+}
+
+void write_cache_file(const std::string& path, const Dataset& ds) { write_cache(path, ds); }
 
 std::vector<std::int64_t> Dataset::class_counts() const {
   std::vector<std::int64_t> counts(class_names.size(), 0);

@@ -33,10 +33,10 @@
 // Cache file format (little-endian): u8[8] "LCDATA\0\0", u32 version (1), u32 flags (0),
 // u64 fingerprint, u32 image_size, u32 classes K, u64 images N, u64 skipped files F,
 // K x str class name, N x str relative path, N x i32 label, F x str skipped relative path,
-// N*S*S*3 u8 pixels, u32 CRC-32 (model/checkpoint.h) of every byte before it.
+// N*S*S*3 u8 pixels, u32 CRC-32 (model/file_io.h) of every byte before it.
 // (str: u32 byte count + bytes.)
 //
-// Depends on: model/image_io.h, model/checkpoint.h (CRC-32, atomic files), runtime/tensor.h
+// Depends on: model/image_io.h, model/file_io.h (CRC-32, atomic files), runtime/tensor.h
 // (upload), kernels/common/check.h, OpenMP, POSIX stat.
 #pragma once
 
@@ -86,6 +86,13 @@ struct Dataset {
 // Loads a data set (see the rules above). Throws lc::Error naming the path for a missing or
 // unusable folder, an empty class, or a data set with no decodable image.
 Dataset load_dataset(const std::string& path, const DatasetOptions& options = {});
+
+// The cache reader and writer on their own (fuzzing, tests): check_cache_file reads `path` as
+// load_dataset does for a data set of these classes, relative file names, image size and
+// fingerprint, and returns "" (usable) or why it would be rebuilt.
+std::string check_cache_file(const std::string& path, const std::vector<std::string>& classes,
+                             const std::vector<std::string>& files, int image_size, std::uint64_t fingerprint);
+void write_cache_file(const std::string& path, const Dataset& ds);
 
 // The class-folder root for a path (the detection rules above); throws lc::Error when there is
 // none or several candidates.

@@ -26,12 +26,12 @@ std::string vsimem_name(const char* ext) {
 
 // The one place outputs made by GDAL reach the disk: GDAL writes into /vsimem, the bytes go through
 // the project's atomic writer (temporary file in the same folder, renamed at the end).
-void commit_vsimem(const std::string& mem, const std::string& path) {
+void stage_vsimem(const std::string& mem, const std::string& path, OutputSet& out) {
   vsi_l_offset size = 0;
   GByte* data = VSIGetMemFileBuffer(mem.c_str(), &size, FALSE);
   LC_CHECK(data != nullptr, path, ": GDAL wrote nothing");
   try {
-    write_file_atomic(path, data, std::size_t(size));
+    out.stage(path, data, std::size_t(size));
   } catch (...) {
     VSIUnlink(mem.c_str());
     throw;
@@ -50,7 +50,7 @@ void set_georef(GDALDataset* ds, const GeoRef& g, int stride) {
 // A MEM dataset copied as a COG (deflate, 256 tiles, internal overviews made with `resampling`
 // down to 16 pixels on the longer side, so even small maps have them). Category names and band
 // descriptions GeoTIFF cannot hold go to <path>.aux.xml (GDAL's sidecar), written first.
-void write_cog(GDALDataset* mem, const std::string& path, const char* resampling) {
+void write_cog(GDALDataset* mem, const std::string& path, const char* resampling, OutputSet& out) {
   QuietGdal quiet;
   GDALDriver* cog = GetGDALDriverManager()->GetDriverByName("COG");
   LC_CHECK(cog != nullptr, path, ": this GDAL has no COG driver");
@@ -68,8 +68,8 @@ void write_cog(GDALDataset* mem, const std::string& path, const char* resampling
   }
   GDALClose(out);
   VSIStatBufL st;
-  if (VSIStatL((vsi + ".aux.xml").c_str(), &st) == 0) commit_vsimem(vsi + ".aux.xml", path + ".aux.xml");
-  commit_vsimem(vsi, path);
+  if (VSIStatL((vsi + ".aux.xml").c_str(), &st) == 0) stage_vsimem(vsi + ".aux.xml", path + ".aux.xml", out);
+  stage_vsimem(vsi, path, out);
 }
 
 GDALDataset* mem_dataset(std::int64_t w, std::int64_t h, int bands, GDALDataType t) {
@@ -89,7 +89,7 @@ std::array<double, 6> map_geotransform(const GeoRef& g, int stride) {
 }
 
 void write_classes_cog(const std::string& path, const SegmentResult& r, const std::vector<std::string>& names,
-                       const GeoRef& g) {
+                       const GeoRef& g, OutputSet& out) {
   const int K = int(names.size());
   std::unique_ptr<GDALDataset> ds(mem_dataset(r.map_w, r.map_h, 1, GDT_Byte));
   std::vector<std::uint8_t> px(r.cls.size());
@@ -117,7 +117,7 @@ void write_classes_cog(const std::string& path, const SegmentResult& r, const st
   b->SetNoDataValue(255);
   b->SetDescription("class");
   if (g.georeferenced) set_georef(ds.get(), g, r.stride);
-  write_cog(ds.get(), path, "MODE");  // MODE: overview cells keep a real class
+  write_cog(ds.get(), path, "MODE", out);  // MODE: overview cells keep a real class
 }
 
 struct ProbsRaster::Impl {
@@ -155,13 +155,13 @@ void ProbsRaster::add(std::int64_t first, std::int64_t cells, const float* probs
   }
 }
 
-void ProbsRaster::write(const std::string& path, const GeoRef& g, int stride) {
+void ProbsRaster::write(const std::string& path, const GeoRef& g, int stride, OutputSet& out) {
   if (g.georeferenced) set_georef(p_->ds.get(), g, stride);
-  write_cog(p_->ds.get(), path, "AVERAGE");
+  write_cog(p_->ds.get(), path, "AVERAGE", out);
 }
 
 void write_zones_gpkg(const std::string& path, const AreaResult& a, const std::vector<std::string>& names,
-                      const std::string& date) {
+                      const std::string& date, OutputSet& out) {
   gdal_init();
   QuietGdal quiet;
   GDALDriver* drv = GetGDALDriverManager()->GetDriverByName("GPKG");
@@ -204,7 +204,7 @@ void write_zones_gpkg(const std::string& path, const AreaResult& a, const std::v
     }
     LC_CHECK(layer->CommitTransaction() == OGRERR_NONE, path, ": cannot commit the zones");
   }
-  commit_vsimem(vsi, path);
+  stage_vsimem(vsi, path, out);
 }
 
 void check_date(const std::string& d) {

@@ -12,7 +12,9 @@
 // Zones: a cell belongs to a zone when the centre of its map-grid cell lies inside the zone
 // (GDAL's rasterisation rule; grid zones: the cell centre's lon/lat falls in the grid cell).
 // Depends on: GDAL/OGR (only in geo.cpp), PROJ geodesic.h, model/raster.h (GeoRef),
-// model/segmenter.h (SegmentResult), model/checkpoint.h (write_file_atomic).
+// model/segmenter.h (SegmentResult), model/output_set.h (every file is staged into the caller's OutputSet: GDAL writes into /vsimem,
+// the bytes are staged, and the set is committed with the input's other outputs; a GeoTIFF's
+// .aux.xml sidecar is <path>.aux.xml of the same set).
 #pragma once
 
 #include <array>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "model/raster.h"
+#include "model/output_set.h"
 #include "model/segmenter.h"
 
 namespace lc {
@@ -30,12 +33,12 @@ namespace lc {
 std::array<double, 6> map_geotransform(const GeoRef& g, int stride);
 
 // The class map as a COG: Byte, colour table = palette, category names = class names, nodata 255
-// (nodata cells and out-of-range classes), deflate, internal overviews (mode). Atomic.
+// (nodata cells and out-of-range classes), deflate, internal overviews (mode). Staged into `out`.
 void write_classes_cog(const std::string& path, const SegmentResult& r, const std::vector<std::string>& names,
-                       const GeoRef& g);
+                       const GeoRef& g, OutputSet& out);
 
 // Per-class probabilities written by tiles into an in-memory raster, then as a COG (one band per
-// class, band description = class name; Byte 0..255 = round(p * 255), or Float32). Atomic.
+// class, band description = class name; Byte 0..255 = round(p * 255), or Float32). Staged into `out`.
 class ProbsRaster {
  public:
   ProbsRaster(std::int64_t map_h, std::int64_t map_w, const std::vector<std::string>& names, bool float32);
@@ -43,7 +46,7 @@ class ProbsRaster {
   ProbsRaster(const ProbsRaster&) = delete;
   ProbsRaster& operator=(const ProbsRaster&) = delete;
   void add(std::int64_t first_cell, std::int64_t cells, const float* probs);  // [cells][classes]
-  void write(const std::string& path, const GeoRef& g, int stride);
+  void write(const std::string& path, const GeoRef& g, int stride, OutputSet& out);
 
  private:
   struct Impl;
@@ -79,9 +82,9 @@ AreaResult compute_areas(const SegmentResult& r, int classes, const GeoRef& g, s
 // The zone table (the contract `landcover correlate` reads): RFC 4180 CSV with header
 // zone_id,date,geometry_wkt,valid_km2,nodata_km2,km2:<class>...,pct:<class>...
 std::string zones_csv(const AreaResult& a, const std::vector<std::string>& names, const std::string& date);
-// The same attributes with the geometry (EPSG:4326) as a GeoPackage, layer "zones". Atomic.
+// The same attributes with the geometry (EPSG:4326) as a GeoPackage, layer "zones". Staged into `out`.
 void write_zones_gpkg(const std::string& path, const AreaResult& a, const std::vector<std::string>& names,
-                      const std::string& date);
+                      const std::string& date, OutputSet& out);
 
 // Checks "YYYY-MM-DD" (usage error otherwise).
 void check_date(const std::string& date);

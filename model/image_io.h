@@ -5,8 +5,10 @@
 // Colour conversion on decoding (stb_image's, with 3 requested channels): grey is replicated into
 // R, G and B; grey+alpha and RGBA drop the alpha channel (no compositing against a background);
 // 16-bit PNG is reduced to 8 bits.
+// Also the input images of classify and segment (any size, alpha kept, size limits).
 // Depends on: stb_image / stb_image_write (Debian libstb-dev; model/image_io.cpp is the only .cpp
-// with their implementations), kernels/image/image.h (resize), kernels/common/check.h.
+// with their implementations), kernels/image/image.h (resize), model/file_io.h (reading),
+// kernels/common/check.h.
 #pragma once
 
 #include <cstddef>
@@ -44,5 +46,33 @@ inline void write_png(const std::string& path, const RgbImage& img) {
 // enlarging is bilinear with half-pixel centres and clamped edges. 8-bit sRGB values without gamma
 // linearisation, rounded half up. Returns a copy when the size already matches.
 RgbImage resize_rgb(const RgbImage& img, int out_width, int out_height);
+
+// Checks made on the bytes before stb_image sees them (the decoders here call it first): a JPEG
+// Huffman table of more than 256 codes, which overflows stb_image 2.27's tables, throws
+// "<origin>: cannot decode: Corrupt JPEG: ...".
+void check_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
+
+// ---- Input images of classify and segment ------------------------------------------------------
+
+// The largest accepted image side (window mode reads by tiles, so memory does not grow with the
+// height; classify and pixel mode read the whole image) and the smallest.
+inline constexpr int kMaxImageSide = 262144;
+inline constexpr int kMinImageSide = 2;
+
+// An RGB image and, when the file has an alpha channel (grey+alpha, RGBA), its alpha plane.
+struct InputImage {
+  RgbImage image;
+  std::vector<std::uint8_t> alpha;  // empty, or width * height bytes (0 = transparent)
+};
+
+// Decodes an image in memory with stb_image (`origin` names it in messages; the decoder of the
+// training data, fuzzed by fuzz/fuzz_image.cpp). The size is read from the header first: a side
+// above kMaxImageSide or below kMinImageSide is refused before decoding ("<origin>: image is 1x1:
+// ..."). Truncated / corrupt bytes throw "<origin>: cannot decode: <reason>"; an allocation
+// failure reads "cannot decode: out of memory (...)". Input files of classify and segment are read
+// through GDAL instead (model/inference.h read_input_image).
+InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
+// The same checks for an image already in memory (tests).
+void check_image_size(int width, int height, const std::string& origin);
 
 }  // namespace lc

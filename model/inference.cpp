@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <numeric>
@@ -34,6 +35,7 @@ LoadedModel load_inference_model(const std::string& path) {
            "-channel input; images are RGB (3 channels)");
   m.layers = validate_model(m.spec, classes, m.origin + " model");
   check_checkpoint_shapes(ck, m.layers, path);
+  check_checkpoint_finite(ck, path);
   m.class_names = std::move(ck.class_names);
   m.params = std::move(ck.params);
   if (const std::string* g = ck.find_meta("gsd_m")) {  // absent in older checkpoints: the default
@@ -78,15 +80,6 @@ std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backen
 
 // ---- Input images ------------------------------------------------------------------------------
 
-void check_image_size(int width, int height, const std::string& origin) {
-  LC_CHECK(width >= kMinImageSide && height >= kMinImageSide, origin, ": image is ", width, "x", height,
-           ": classify and segment need at least ", kMinImageSide, "x", kMinImageSide, " pixels");
-  LC_CHECK(width <= kMaxImageSide && height <= kMaxImageSide, origin, ": image is ", width, "x", height,
-           ": larger than the limit of ", kMaxImageSide, " pixels per side");
-}
-
-InputImage read_input_image(const std::string& path) { return read_input_image(path, RasterOptions{}); }
-
 InputImage read_input_image(const std::string& path, const RasterOptions& opt) {
   RasterImage r = read_raster_image(path, opt);
   InputImage in;
@@ -94,6 +87,8 @@ InputImage read_input_image(const std::string& path, const RasterOptions& opt) {
   in.alpha = std::move(r.valid);
   return in;
 }
+
+InputImage read_input_image(const std::string& path) { return read_input_image(path, RasterOptions{}); }
 
 // ---- Classification ----------------------------------------------------------------------------
 

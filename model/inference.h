@@ -1,6 +1,6 @@
 // Inference with a trained checkpoint: loading and checking it, building an inference Network with
-// its weights, classifying whole images (`landcover classify`), and reading input images with
-// their alpha channel and a size limit (classify and segment).
+// its weights, classifying whole images (`landcover classify`). Input images (alpha, size limits)
+// are read by model/image_io.h.
 // Depends on: model/checkpoint.h, model/model_spec.h, model/image_io.h, runtime/graph.h,
 // kernels/image/image.h (resize_u8, gather_batch), model/raster.h (input images through GDAL).
 #pragma once
@@ -47,26 +47,15 @@ std::unique_ptr<Network> make_inference_network(const LoadedModel& model, Backen
 
 // ---- Input images ------------------------------------------------------------------------------
 
-// The largest accepted image side (window mode reads by tiles, so memory does not grow with the
-// height; classify and pixel mode read the whole image) and the smallest.
-inline constexpr int kMaxImageSide = 262144;
-inline constexpr int kMinImageSide = 2;
-
-// An RGB image and, when the file has an alpha channel (grey+alpha, RGBA), its alpha plane.
-struct InputImage {
-  RgbImage image;
-  std::vector<std::uint8_t> alpha;  // empty, or width * height bytes (0 = transparent)
-};
-
+// InputImage, kMaxImageSide and check_image_size: model/image_io.h.
 // Reads any raster GDAL reads, whole (model/raster.h: bands, scaling, nodata; `alpha` holds the
 // nodata mask, 0 = nodata, the alpha value for an alpha channel). The size is read from the header
 // first: a side above kMaxImageSide or below kMinImageSide is refused before decoding ("<path>:
-// image is 1x1: ..."). Unreadable / truncated / corrupt files throw "<path>: cannot read|decode: <reason>".
+// image is 1x1: ..."). A folder, FIFO or device is refused without blocking. Unreadable /
+// truncated / corrupt files throw "<path>: cannot read|decode: <reason>".
 struct RasterOptions;
 InputImage read_input_image(const std::string& path, const RasterOptions& opt);
-InputImage read_input_image(const std::string& path);
-// The same checks for an image already in memory (tests).
-void check_image_size(int width, int height, const std::string& origin);
+InputImage read_input_image(const std::string& path);  // default options
 
 // ---- Classification ----------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 // Per-epoch metrics CSV and the confusion matrix (text and CSV).
-// Depends on: model/metrics.h, model/checkpoint.h (write_file_atomic), kernels/common/check.h.
+// Depends on: model/metrics.h, model/file_io.h (write_file_atomic), kernels/common/check.h.
 #include "model/metrics.h"
 
 #include <algorithm>
@@ -8,7 +8,7 @@
 #include <cstdlib>
 
 #include "kernels/common/check.h"
-#include "model/checkpoint.h"
+#include "model/file_io.h"
 
 namespace lc {
 
@@ -103,49 +103,57 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
 
 // ----- Confusion matrix ------------------------------------------------------------------------
 
-ConfusionMatrix::ConfusionMatrix(std::vector<std::string> class_names)
-    : names_(std::move(class_names)), counts_(names_.size() * names_.size(), 0) {}
+ConfusionMatrix::ConfusionMatrix(std::vector<std::string> class_names) : names_(std::move(class_names)) {}
+
+std::int64_t ConfusionMatrix::key(int truth, int predicted) const {
+  return std::int64_t(truth) * std::int64_t(names_.size()) + predicted;
+}
 
 void ConfusionMatrix::add(int truth, int predicted, std::int64_t count) {
   if (truth < 0 || truth >= classes() || predicted < 0 || predicted >= classes())
     LC_FAIL("confusion matrix: class index out of range (truth ", truth, ", predicted ", predicted, ", ",
             classes(), " classes)");
-  counts_[std::size_t(truth) * names_.size() + std::size_t(predicted)] += count;
+  counts_[key(truth, predicted)] += count;
 }
 
 void ConfusionMatrix::add(const std::int32_t* truth, const std::int32_t* predicted, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) add(truth[i], predicted[i]);
 }
 
-void ConfusionMatrix::clear() { std::fill(counts_.begin(), counts_.end(), 0); }
+void ConfusionMatrix::clear() { counts_.clear(); }
 
 std::int64_t ConfusionMatrix::at(int truth, int predicted) const {
   LC_CHECK(truth >= 0 && truth < classes() && predicted >= 0 && predicted < classes(),
            "confusion matrix: index out of range");
-  return counts_[std::size_t(truth) * names_.size() + std::size_t(predicted)];
+  auto it = counts_.find(key(truth, predicted));
+  return it == counts_.end() ? 0 : it->second;
 }
 
 std::int64_t ConfusionMatrix::row_total(int truth) const {
   std::int64_t s = 0;
-  for (int p = 0; p < classes(); ++p) s += at(truth, p);
+  // Cells are ordered by row: one row is one contiguous key range.
+  for (auto it = counts_.lower_bound(key(truth, 0)); it != counts_.end() && it->first < key(truth + 1, 0); ++it)
+    s += it->second;
   return s;
 }
 
 std::int64_t ConfusionMatrix::column_total(int predicted) const {
   std::int64_t s = 0;
-  for (int t = 0; t < classes(); ++t) s += at(t, predicted);
+  for (const auto& [k, v] : counts_)
+    if (k % std::int64_t(names_.size()) == predicted) s += v;
   return s;
 }
 
 std::int64_t ConfusionMatrix::total() const {
   std::int64_t s = 0;
-  for (auto v : counts_) s += v;
+  for (const auto& [k, v] : counts_) s += v;
   return s;
 }
 
 std::int64_t ConfusionMatrix::correct() const {
   std::int64_t s = 0;
-  for (int c = 0; c < classes(); ++c) s += at(c, c);
+  for (const auto& [k, v] : counts_)
+    if (k / std::int64_t(names_.size()) == k % std::int64_t(names_.size())) s += v;
   return s;
 }
 
@@ -164,12 +172,41 @@ double ConfusionMatrix::precision(int c) const {
   return t ? double(at(c, c)) / double(t) : std::nan("");
 }
 
+std::string ConfusionMatrix::accuracy_line() const {
+  const double a = accuracy();
+  return "accuracy " + (std::isnan(a) ? std::string("-") : fmt("%.2f", 100.0 * a) + "%") + " (" +
+         std::to_string(correct()) + " / " + std::to_string(total()) + ")\n";
+}
+
+std::string ConfusionMatrix::summary() const {
+  const int k = classes();
+  std::string out = std::to_string(k) + " classes (the full matrix is in the CSV); " + accuracy_line();
+  // The classes with the lowest recall and the largest off-diagonal cells, ten of each.
+  std::vector<std::pair<double, int>> rec;
+  for (int c = 0; c < k; ++c)
+    if (!std::isnan(recall(c))) rec.push_back({recall(c), c});
+  std::partial_sort(rec.begin(), rec.begin() + std::min<std::size_t>(10, rec.size()), rec.end());
+  out += "lowest recall:\n";
+  for (std::size_t i = 0; i < std::min<std::size_t>(10, rec.size()); ++i)
+    out += "  " + fmt("%5.1f%%", 100.0 * rec[i].first) + "  " + names_[std::size_t(rec[i].second)] + "\n";
+  std::vector<std::pair<std::int64_t, std::int64_t>> off;  // (-count, key)
+  for (const auto& [kk, v] : counts_)
+    if (kk / k != kk % k && v > 0) off.push_back({-v, kk});
+  std::partial_sort(off.begin(), off.begin() + std::min<std::size_t>(10, off.size()), off.end());
+  out += "most frequent confusions (true -> predicted):\n";
+  for (std::size_t i = 0; i < std::min<std::size_t>(10, off.size()); ++i)
+    out += "  " + std::to_string(-off[i].first) + "  " + names_[std::size_t(off[i].second / k)] + " -> " +
+           names_[std::size_t(off[i].second % k)] + "\n";
+  return out;
+}
+
 std::string ConfusionMatrix::format() const {
   const int k = classes();
+  if (k > kConfusionPrintClasses) return summary();
   std::size_t name_w = 5;  // "class"
   for (const auto& n : names_) name_w = std::max(name_w, n.size());
   std::int64_t biggest = 0;
-  for (auto v : counts_) biggest = std::max(biggest, v);
+  for (const auto& [kk, v] : counts_) biggest = std::max(biggest, v);
   std::size_t cell_w = std::max(std::to_string(biggest).size(), std::to_string(std::max(k - 1, 0)).size());
   std::size_t idx_w = std::to_string(std::max(k - 1, 0)).size();
 
@@ -190,14 +227,19 @@ std::string ConfusionMatrix::format() const {
     out += " | " + (std::isnan(r) ? pad_left("-", 6) : pad_left(fmt("%.1f", 100.0 * r), 5) + "%") + "\n";
   }
   out += std::string(rule, '-') + "\n";
-  double a = accuracy();
-  out += "rows: true class, columns: predicted class; accuracy " +
-         (std::isnan(a) ? std::string("-") : fmt("%.2f", 100.0 * a) + "%") + " (" + std::to_string(correct()) +
-         " / " + std::to_string(total()) + ")\n";
+  out += "rows: true class, columns: predicted class; " + accuracy_line();
   return out;
 }
 
 std::string ConfusionMatrix::csv() const {
+  if (classes() > kConfusionDenseCsvClasses) {
+    std::string out = "truth,predicted,count\n";
+    for (const auto& [kk, v] : counts_)
+      if (v != 0)
+        out += csv_field(names_[std::size_t(kk / classes())]) + "," + csv_field(names_[std::size_t(kk % classes())]) +
+               "," + std::to_string(v) + "\n";
+    return out;
+  }
   std::string out = "truth\\predicted";
   for (const auto& n : names_) out += "," + csv_field(n);
   out += "\n";

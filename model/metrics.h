@@ -1,11 +1,12 @@
 // Training metrics files: the per-epoch history as CSV (rewritten whole, atomically, after every
 // epoch, so a crash never leaves a half-written file) and the confusion matrix, printed aligned
 // with class names and written as CSV.
-// Depends on: model/checkpoint.h (atomic file writes), kernels/common/check.h.
+// Depends on: model/file_io.h (atomic file writes, in metrics.cpp), kernels/common/check.h.
 #pragma once
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,12 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& text, const std::
 // Writes metrics_csv(history) to `path` atomically (write_file_atomic).
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& history);
 
-// counts[truth][predicted] over a data set.
+// Beyond these class counts the terminal gets a summary and the CSV the non-zero cells only, so
+// the output stays proportionate to the data (10,000 classes would otherwise print 500 MB).
+inline constexpr int kConfusionPrintClasses = 40;
+inline constexpr int kConfusionDenseCsvClasses = 1000;
+
+// counts[truth][predicted] over a data set, stored sparse (only the cells that occurred).
 class ConfusionMatrix {
  public:
   ConfusionMatrix() = default;
@@ -58,16 +64,23 @@ class ConfusionMatrix {
 
   // Aligned text for a terminal: a header of predicted-class indices, then one row per true class
   // "  3 beach              |  12   0   1 ... |  92.3%" (index, name, counts, recall), then the
-  // overall accuracy. Rows are true classes, columns predicted classes.
+  // overall accuracy. Rows are true classes, columns predicted classes. Above
+  // kConfusionPrintClasses classes: summary() instead.
   std::string format() const;
+  // The accuracy, the ten classes of lowest recall and the ten largest confusions.
+  std::string summary() const;
   // CSV: header "truth\predicted,<class 0>,...,<class K-1>", then one row per true class
-  // "<class>,<count>,...". Class names containing ',' '"' or line breaks are quoted (RFC 4180).
+  // "<class>,<count>,...". Above kConfusionDenseCsvClasses classes, the long form
+  // "truth,predicted,count" with one line per non-zero cell. Class names containing ',' '"' or
+  // line breaks are quoted (RFC 4180).
   std::string csv() const;
   void write_csv(const std::string& path) const;  // atomically
 
  private:
   std::vector<std::string> names_;
-  std::vector<std::int64_t> counts_;  // classes x classes, row = truth
+  std::int64_t key(int truth, int predicted) const;  // truth * classes + predicted
+  std::string accuracy_line() const;
+  std::map<std::int64_t, std::int64_t> counts_;     // key -> count, ordered by row
 };
 
 }  // namespace lc

@@ -53,7 +53,7 @@ ModelSpec parse_model_json(const std::string& text, const std::string& origin) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e2222
     LC_FAIL(origin, ": not valid JSON: ", e.what());
   }
   LC_CHECK(j.is_object(), origin, ": the model must be a JSON object");

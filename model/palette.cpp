@@ -191,7 +191,7 @@ std::string fractions_json(const Fractions& f, const std::string& extra) {
     if (f.has_area) arr.back()["km2"] = c.km2;
   }
   j["classes"] = arr;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";  // invalid UTF-8: U+FFFD
 }
 
 std::vector<std::uint8_t> colour_map(const std::vector<std::int32_t>& cls, const std::vector<std::uint8_t>& valid,

@@ -1,6 +1,8 @@
 // GDAL raster reader (see raster.h).
 #include "model/raster.h"
 
+#include "model/file_io.h"
+
 #include <gdal_priv.h>
 #include <gdal_utils.h>
 #include <geodesic.h>
@@ -125,9 +127,7 @@ struct RasterReader::Impl {
 };
 
 void RasterReader::Impl::open() {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) LC_FAIL(path, ": cannot read: ", std::strerror(errno));
-  std::fclose(f);
+  check_readable_file(path);  // a FIFO or device never blocks, a folder is no image
   gdal_init();
   QuietGdal quiet;
   src = GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY);

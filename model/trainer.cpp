@@ -2,6 +2,8 @@
 // metrics, resume.
 #include "model/trainer.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -16,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/dataset.h"
 #include "model/model_spec.h"
+#include "model/output_set.h"
 #include "runtime/graph.h"
 #include "runtime/nvtx.h"
 
@@ -58,6 +61,24 @@ std::string strip_extension(const std::string& path) {
 void gather(BackendKind k, const GatherBatchArgs& a, const std::uint8_t* images, const std::int32_t* idx, float* out,
             stream_t s) {
   LC_DISPATCH(k, gather_batch, a, images, idx, out, s);
+}
+
+// A fresh run (or one resumed from another file) may replace --out only when it holds the
+// checkpoint of a finished run: an unfinished run's checkpoint, or any other file, is kept.
+void check_out_replaceable(const std::string& out, const std::string& resume) {
+  struct stat o {}, r {};
+  if (::stat(out.c_str(), &o) != 0) return;
+  if (!resume.empty() && ::stat(resume.c_str(), &r) == 0 && r.st_dev == o.st_dev && r.st_ino == o.st_ino) return;
+  Checkpoint old;
+  try {
+    old = load_checkpoint(out);
+  } catch (const Error& e) {
+    LC_FAIL("--out ", out, " exists and is not a readable landcover checkpoint; refusing to replace it (",
+            e.what(), ")");
+  }
+  const std::string* done = old.find_meta("complete");
+  LC_CHECK(done && *done == "1", "--out ", out, " holds an unfinished run (", old.position.epoch,
+           " epochs done); continue it with --resume ", out, ", or remove it or choose another --out");
 }
 
 // The settings a checkpoint keeps in its meta section. On resume each is taken from the
@@ -151,6 +172,7 @@ std::vector<std::int32_t> epoch_order(const std::vector<std::int32_t>& train, st
 struct TrainingSession::State {
   TrainConfig cfg;
   TrainCallbacks cb;
+  OutputSet outputs;             // checkpoint, metrics, confusion matrix: checked and locked first
   std::optional<Checkpoint> ck;  // the run resumed from
   ModelSpec spec;
   Augment augment = Augment::none;
@@ -241,6 +263,12 @@ void TrainingSession::load_settings() {
            spec.width, "x", spec.channels, " images; training needs square RGB input");
   if (cfg.metrics.empty()) cfg.metrics = strip_extension(cfg.out) + "_metrics.csv";
   s.confusion_path = strip_extension(cfg.metrics) + "_confusion.csv";
+  // Outputs: checked, locked and cleared of stale temporary files before any work.
+  s.outputs.add(cfg.out, "--out");
+  s.outputs.add(cfg.metrics, "--metrics");
+  s.outputs.add(s.confusion_path, "confusion matrix");
+  s.outputs.open();
+  check_out_replaceable(cfg.out, cfg.resume);
 
   s.kind = parse_backend(cfg.backend);
   const BackendStatus st = backend_status(s.kind);
@@ -318,6 +346,7 @@ void TrainingSession::resume() {
     const Checkpoint& ck = *s.ck;
     const std::string& o = s.cfg.resume;
     check_checkpoint_shapes(ck, net.layers(), o);
+    check_checkpoint_finite(ck, o);
     LC_CHECK(!ck.adam.m.empty(), "checkpoint ", o, " has no optimizer state to resume from");
     LC_CHECK(ck.position.step == 0, "checkpoint ", o, " stops inside an epoch (step ", ck.position.step,
              "); only epoch boundaries can be resumed");
@@ -441,7 +470,7 @@ const EpochMetrics& TrainingSession::run_epoch() {
   s.print(line);
   // Metrics first: a run killed between the two files resumes from the older checkpoint and
   // rewrites the metrics from its history.
-  write_metrics_csv(cfg.metrics, s.history);
+  s.outputs.replace(cfg.metrics, metrics_csv(s.history));
   write_checkpoint(epoch, false);
   if (s.stopped)
     s.print("early stop: no improvement of val_loss by " + fmt("%g", cfg.min_delta) + " for " +
@@ -450,7 +479,7 @@ const EpochMetrics& TrainingSession::run_epoch() {
 }
 
 void TrainingSession::write_checkpoint(std::int64_t epochs_done, bool complete) {
-  const State& s = *s_;
+  State& s = *s_;
   const Network& net = *s.net;
   Checkpoint c;
   c.model_json = model_to_json(s.spec);
@@ -473,7 +502,8 @@ void TrainingSession::write_checkpoint(std::int64_t epochs_done, bool complete) 
   c.meta.push_back({"data", s.ds.root});
   c.meta.push_back({"steps_per_epoch", std::to_string(s.steps)});
   c.meta.push_back({"complete", complete ? "1" : "0"});
-  save_checkpoint(s.cfg.out, c);
+  const std::vector<std::uint8_t> bytes = serialize_checkpoint(c, s.cfg.out);
+  s.outputs.replace(s.cfg.out, bytes.data(), bytes.size());
 }
 
 TrainResult TrainingSession::finish() {
@@ -489,7 +519,7 @@ TrainResult TrainingSession::finish() {
   const Evaluation fin = evaluate(&res.confusion);
   const std::int64_t last_epoch = s.history.empty() ? 0 : s.history.back().epoch;
   write_checkpoint(last_epoch, true);
-  res.confusion.write_csv(s.confusion_path);
+  s.outputs.replace(s.confusion_path, res.confusion.csv());
   s.print("validation confusion matrix (rows: true class, columns: predicted), weights of epoch " +
           std::to_string(s.stop.best_epoch) + ":");
   s.print(res.confusion.format());

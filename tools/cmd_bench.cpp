@@ -67,6 +67,7 @@
 #include "kernels/softmax_ce/softmax_ce.h"
 #include "model/bench.h"
 #include "model/model_spec.h"
+#include "model/output_set.h"
 #include "runtime/backend.h"
 #include "runtime/device.h"
 #include "runtime/layers.h"
@@ -670,11 +671,29 @@ void run_bench(const Options& o) {
   const std::int64_t params = trainable_parameter_count(layers);
   std::vector<int> batches;
   for (const std::string& b : split(o.batches)) {
-    batches.push_back(std::stoi(b));
-    LC_CHECK(batches.back() >= 1, "bench: --batch values must be positive");
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(b, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    LC_CHECK(used == b.size() && v >= 1, "bench: --batch values must be positive integers, got '", b, "'");
+    batches.push_back(v);
   }
   LC_CHECK(!batches.empty(), "bench: --batch is empty");
   const std::vector<std::string> ops = split(o.ops);
+  for (const std::string& op : ops) {
+    bool any = false;
+    for (const OpCase& c : model_cases(layers, batches.front(), params)) any = any || selected(c, {op});
+    LC_CHECK(any, "bench: --ops ", op, " matches no op (give an op function, a layer type or part of a case name)");
+  }
+  // The results file is checked and locked before any work.
+  OutputSet json_out;
+  if (!o.json.empty()) {
+    json_out.add(o.json, "--json");
+    json_out.open();
+  }
   std::printf("model %s: %zu layers, %lld trainable parameters, 10 classes\n", spec.name.c_str(), layers.size(),
               static_cast<long long>(params));
 
@@ -813,7 +832,8 @@ void run_bench(const Options& o) {
   if (!o.json.empty()) {
     nlohmann::json all = nlohmann::json::array();
     for (auto& be : bes) all.push_back(to_json(be->kind()));
-    write_json(o.json, all);
+    json_out.replace(o.json, all.dump(2) + "\n");
+    std::printf("results written to %s\n", o.json.c_str());
   } else {
     for (auto& be : bes)
       if (timed.count(be->kind()))

@@ -66,11 +66,12 @@ void run_classify(const Options& o) {
       }
     } catch (const std::exception& e) {
       ++failed;
-      std::fprintf(stderr, "landcover: error: %s\n", e.what());
-      if (o.json) all.push_back({{"image", path}, {"error", e.what()}});
+      std::fprintf(stderr, "landcover: error: %s\n", lc::tools::error_text(e, path).c_str());
+      if (o.json) all.push_back({{"image", path}, {"error", lc::tools::error_text(e, path)}});
     }
   }
-  if (o.json) std::printf("%s\n", all.dump(2).c_str());
+  // Names and paths are bytes: invalid UTF-8 is written as U+FFFD rather than losing the output.
+  if (o.json) std::printf("%s\n", all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   if (failed) throw lc::Error(std::to_string(failed) + " of " + std::to_string(o.images.size()) + " images failed");
 }
 

@@ -20,7 +20,7 @@
 // other inputs are never touched. --compare-naive (pixel mode) also times, on the same image, the
 // batched colours on full-size patches and the seed's way (one batch-1 forward pass per pixel), and
 // prints the speedups.
-// Depends on: model/segmenter.h, model/palette.h, model/checkpoint.h (atomic files), model/raster.h,
+// Depends on: model/segmenter.h, model/palette.h, model/output_set.h (the output layer), model/raster.h,
 // model/geo.h, tools/segment_io.h, tools/progress.h, tools/command.h.
 #include <cstdio>
 #include <cstring>
@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "kernels/common/check.h"
-#include "model/checkpoint.h"
 #include "model/geo.h"
+#include "model/output_set.h"
 #include "model/raster.h"
 #include "model/segmenter.h"
 #include "runtime/backend.h"
@@ -68,6 +68,21 @@ struct Options {
 
 std::string stem_of(const std::string& path) { return fs::path(path).stem().string(); }
 
+// The files one input may write (the georeferenced ones only for a georeferenced raster in window
+// mode, with their GDAL .aux.xml sidecars).
+std::vector<std::string> output_paths(const Options& o, const std::string& stem) {
+  std::vector<std::string> suffixes{"_classes.png", "_overlay.png", "_fractions.csv", "_fractions.json"};
+  if (o.probs) suffixes.push_back("_probs.npy");
+  if (o.mode == "window") {
+    suffixes.insert(suffixes.end(), {"_classes.tif", "_classes.tif.aux.xml"});
+    if (o.probs) suffixes.insert(suffixes.end(), {"_probs.tif", "_probs.tif.aux.xml"});
+    if (!o.zones.empty()) suffixes.insert(suffixes.end(), {"_zones.csv", "_zones.gpkg"});
+  }
+  std::vector<std::string> p;
+  for (const std::string& suffix : suffixes) p.push_back((fs::path(o.out_dir) / (stem + suffix)).string());
+  return p;
+}
+
 void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& seg, const std::string& path,
                  const std::string& stem) {
   LC_NVTX_RANGE("image ", stem);
@@ -85,7 +100,11 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   so.want_probs = o.probs;
   const fs::path dir(o.out_dir);
   auto out = [&](const std::string& suffix) { return (dir / (stem + suffix)).string(); };
-  std::optional<lc::AtomicFile> probs_file;
+  // One set per input: it appears whole, after the input succeeded, or not at all.
+  lc::OutputSet outputs;
+  for (const std::string& p : output_paths(o, stem)) outputs.add(p, "output");
+  outputs.open();
+  lc::AtomicFile* probs_file = nullptr;
   std::unique_ptr<lc::ProbsRaster> probs_tif;
   const int K = model.classes();
   if (o.probs) {
@@ -93,7 +112,7 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
     std::int64_t mh = o.size, mw = o.size;
     if (window) mh = (src.height() + o.stride - 1) / std::max(o.stride, 1), mw = (src.width() + o.stride - 1) / std::max(o.stride, 1);
     if (geo_out) probs_tif = std::make_unique<lc::ProbsRaster>(mh, mw, model.class_names, o.probs_type == "float32");
-    probs_file.emplace(out("_probs.npy"));
+    probs_file = &outputs.stream(out("_probs.npy"));
     const std::string h = lc::tools::npy_header({mh, mw, K});
     probs_file->write(h.data(), h.size());
     so.probs_sink = [&](std::int64_t first, std::int64_t cells, const float* p) {
@@ -101,10 +120,12 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
       if (probs_tif) probs_tif->add(first, cells, p);
     };
   }
+  // The bar starts with the work (its size is known at the first report), so its rate is the run's.
   std::unique_ptr<lc::tools::Progress> bar;
   if (!o.quiet) {
+    bar = std::make_unique<lc::tools::Progress>(stem, 0, so.mode == lc::SegmentMode::window ? "win" : "colour");
     so.progress = [&](std::int64_t done, std::int64_t total) {
-      if (!bar) bar = std::make_unique<lc::tools::Progress>(stem, total, window ? "win" : "colour");
+      bar->set_total(total);
       bar->update(done);
     };
   }
@@ -141,19 +162,20 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   const lc::RgbImage base = lc::tools::overlay_base(src, ov_stride);
   const lc::RgbImage overlay = lc::render_overlay(base, r.cls, r.valid, r.map_h, r.map_w, ov_stride, f);
   const std::vector<std::uint8_t> overlay_png = lc::encode_png(overlay.width, overlay.height, 3, overlay.rgb.data());
-  const std::string csv = lc::fractions_csv(f), json = lc::fractions_json(f, meta.dump());
+  const std::string csv = lc::fractions_csv(f);
+  const std::string json = lc::fractions_json(f, meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   const std::string zones_csv = o.zones.empty() ? "" : lc::zones_csv(areas, model.class_names, date);
 
-  // Everything computed: write the files (each atomically; GDAL's first, they can fail on their own).
-  if (geo_out) lc::write_classes_cog(out("_classes.tif"), r, model.class_names, geo);
-  if (probs_tif) probs_tif->write(out("_probs.tif"), geo, r.stride);
-  if (!o.zones.empty()) lc::write_zones_gpkg(out("_zones.gpkg"), areas, model.class_names, date);
-  if (!o.zones.empty()) lc::write_file_atomic(out("_zones.csv"), zones_csv);
-  lc::write_file_atomic(out("_classes.png"), classes_png.data(), classes_png.size());
-  lc::write_file_atomic(out("_overlay.png"), overlay_png.data(), overlay_png.size());
-  lc::write_file_atomic(out("_fractions.csv"), csv);
-  lc::write_file_atomic(out("_fractions.json"), json);
-  if (probs_file) probs_file->commit();
+  // Everything computed: stage the files (GDAL's first), then commit the set.
+  if (geo_out) lc::write_classes_cog(out("_classes.tif"), r, model.class_names, geo, outputs);
+  if (probs_tif) probs_tif->write(out("_probs.tif"), geo, r.stride, outputs);
+  if (!o.zones.empty()) lc::write_zones_gpkg(out("_zones.gpkg"), areas, model.class_names, date, outputs);
+  if (!o.zones.empty()) outputs.stage(out("_zones.csv"), zones_csv);
+  outputs.stage(out("_classes.png"), classes_png.data(), classes_png.size());
+  outputs.stage(out("_overlay.png"), overlay_png.data(), overlay_png.size());
+  outputs.stage(out("_fractions.csv"), csv);
+  outputs.stage(out("_fractions.json"), json);
+  outputs.commit();
 
   const lc::SegmentStats& st = r.stats;
   const char* unit = so.mode == lc::SegmentMode::pixel ? "colours" : "windows";
@@ -170,8 +192,8 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   }
   if (f.nodata > 0) std::printf("  %-22s %lld px excluded\n", "(nodata)", static_cast<long long>(f.nodata));
   std::printf("  outputs: %s_{classes,overlay}.png, %s_fractions.{csv,json}%s%s%s%s\n", out("").c_str(), out("").c_str(),
-              o.probs ? ", _probs.npy" : "", geo_out ? ", _classes.tif (" : "", geo_out ? geo.crs_name.c_str() : "",
-              geo_out ? (o.probs ? ", _probs.tif)" : ")") : "");
+              o.probs ? (", " + out("_probs.npy")).c_str() : "", geo_out ? ", _classes.tif (" : "",
+              geo_out ? geo.crs_name.c_str() : "", geo_out ? (o.probs ? ", _probs.tif)" : ")") : "");
   if (!o.zones.empty()) std::printf("  zones: %zu in %s_zones.{csv,gpkg}\n", areas.zones.size(), out("").c_str());
   std::fflush(stdout);
 
@@ -215,6 +237,9 @@ void run_segment(const Options& o) {
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   LC_CHECK(fs::is_directory(o.out_dir), "--out-dir ", o.out_dir, ": cannot create: ", ec.message());
+  // Every output name checked before any work (types, lengths, the folder writable).
+  for (const std::string& path : o.images)
+    for (const std::string& p : output_paths(o, stem_of(path))) lc::check_output_target(p, path + ": output");
   const lc::LoadedModel model = lc::load_inference_model(o.model);
   std::unique_ptr<lc::Backend> backend = lc::make_backend(o.backend);
   lc::Segmenter seg(model, *backend, o.batch);
@@ -229,7 +254,7 @@ void run_segment(const Options& o) {
       segment_one(o, model, seg, path, stem);
     } catch (const std::exception& e) {
       ++failed;
-      std::fprintf(stderr, "landcover: error: %s\n", e.what());
+      std::fprintf(stderr, "landcover: error: %s\n", lc::tools::error_text(e, path).c_str());
     }
   }
   if (failed) throw lc::Error(std::to_string(failed) + " of " + std::to_string(o.images.size()) + " images failed");

@@ -2,6 +2,7 @@
 // exit codes: 0 success, 1 error (one line on stderr), 2 bad usage.
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <map>
 #include <string>
 
@@ -32,7 +33,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2 (CLI11's own codes are not ours).
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "landcover: error: out of memory\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "landcover: error: %s\n", e.what());
     return 1;

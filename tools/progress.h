@@ -41,6 +41,8 @@ class Progress {
 
   Mode mode() const { return mode_; }
   void set_line_interval(double seconds) { line_interval_s_ = seconds; }
+  // For work whose size is known only once it has started (the clock started at construction).
+  void set_total(std::int64_t total) { total_ = total; }
   double elapsed_s() const;
 
   // "0:05", "12:34", "1:02:03" (exposed for the callers' own summaries).

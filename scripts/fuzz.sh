@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/: checkpoint parser, model JSON parser, decoded-data cache
+# reader, image decoding) with clang, AddressSanitizer and UndefinedBehaviorSanitizer, and runs
+# each for a bounded time on its committed seed corpus (fuzz/corpus/<target>/) plus the inputs it
+# found before (in the build folder). A crash, leak, sanitizer report or timeout fails the script
+# and leaves the input under $BUILD_DIR/fuzz-work/<target>/artifacts/.
+#   FUZZ_SECONDS   seconds per target (default 60)
+#   FUZZ_TARGETS   which targets (default: all four)
+#   BUILD_DIR      build folder (default: build-fuzz)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build-fuzz}
+SECONDS_EACH=${FUZZ_SECONDS:-60}
+TARGETS=${FUZZ_TARGETS:-"checkpoint model_json data_cache image"}
+CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DLC_WITH_CUDA=OFF -DLC_WITH_NVTX=OFF \
+  -DLC_BUILD_TESTS=OFF -DLC_SANITIZE=ON -DLC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_ARGS:-} >/dev/null
+build_targets=()
+for t in $TARGETS; do build_targets+=("fuzz_$t"); done
+cmake --build "$BUILD_DIR" -j2 --target "${build_targets[@]}"
+for t in $TARGETS; do
+  work="$BUILD_DIR/fuzz-work/$t"
+  mkdir -p "$work/corpus" "$work/artifacts"
+  echo "== fuzz_$t: ${SECONDS_EACH} s =="
+  status=0
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$BUILD_DIR/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/corpus" "fuzz/corpus/$t" >"$work/log" 2>&1 ||
+    status=$?
+  # The last status line ("#N DONE cov: C ft: F corp: ...") and the executed-units count.
+  grep -E '^#[0-9]+' "$work/log" | tail -1 || true
+  grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/log" || true
+  if [ "$status" -ne 0 ]; then
+    grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$work/log" | head -20 || true
+    echo "fuzz_$t failed (exit $status); log: $work/log"
+    exit 1
+  fi
+done
+echo "fuzzing finished: no crash"
