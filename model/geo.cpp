@@ -50,7 +50,7 @@ void set_georef(GDALDataset* ds, const GeoRef& g, int stride) {
 // A MEM dataset copied as a COG (deflate, 256 tiles, internal overviews made with `resampling`
 // down to 16 pixels on the longer side, so even small maps have them). Category names and band
 // descriptions GeoTIFF cannot hold go to <path>.aux.xml (GDAL's sidecar), written first.
-void write_cog(GDALDataset* mem, const std::string& path, const char* resampling, OutputSet& out) {
+void write_cog(GDALDataset* mem, const std::string& path, const char* resampling, OutputSet& outputs) {
   QuietGdal quiet;
   GDALDriver* cog = GetGDALDriverManager()->GetDriverByName("COG");
   LC_CHECK(cog != nullptr, path, ": this GDAL has no COG driver");
@@ -68,8 +68,8 @@ void write_cog(GDALDataset* mem, const std::string& path, const char* resampling
   }
   GDALClose(out);
   VSIStatBufL st;
-  if (VSIStatL((vsi + ".aux.xml").c_str(), &st) == 0) stage_vsimem(vsi + ".aux.xml", path + ".aux.xml", out);
-  stage_vsimem(vsi, path, out);
+  if (VSIStatL((vsi + ".aux.xml").c_str(), &st) == 0) stage_vsimem(vsi + ".aux.xml", path + ".aux.xml", outputs);
+  stage_vsimem(vsi, path, outputs);
 }
 
 GDALDataset* mem_dataset(std::int64_t w, std::int64_t h, int bands, GDALDataType t) {

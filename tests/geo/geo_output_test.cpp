@@ -20,6 +20,16 @@
 namespace lc {
 namespace {
 
+// Writes through an output set of `paths` as `segment` does: committed and released on return.
+template <class Write>
+void write_in_set(const std::vector<std::string>& paths, Write write) {
+  OutputSet o;
+  for (const std::string& p : paths) o.add(p, "test output");
+  o.open();
+  write(o);
+  o.commit();
+}
+
 using geotest::rect_area_km2;
 
 std::string error_of(const std::function<void()>& f) {
@@ -68,7 +78,7 @@ TEST(CpuGeoOutput, ClassesCogReadsBackWithEverything) {
   CPLFree(wkt);
   const std::vector<std::string> names = geotest::class_names(K);
   const std::string path = dir.file("x_classes.tif");
-  write_classes_cog(path, r, names, g);
+  write_in_set({path, path + ".aux.xml"}, [&](OutputSet& o) { write_classes_cog(path, r, names, g, o); });
   EXPECT_EQ(dir.entries(), (std::vector<std::string>{"x_classes.tif", "x_classes.tif.aux.xml"}));
 
   std::unique_ptr<GDALDataset> ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
@@ -220,7 +230,7 @@ TEST(CpuGeoOutput, PolygonInAnotherCrsGivesTheAreasOfTheHandReprojectedPolygon) 
   EXPECT_EQ(a.zones[0].wkt.rfind("POLYGON ((-74.", 0), 0u) << a.zones[0].wkt;  // longitude first
 
   // The GeoPackage holds the same rows.
-  write_zones_gpkg(dir.file("z.gpkg"), a, geotest::class_names(K), "");
+  write_in_set({dir.file("z.gpkg")}, [&](OutputSet& o) { write_zones_gpkg(dir.file("z.gpkg"), a, geotest::class_names(K), "", o); });
   std::unique_ptr<GDALDataset> z(GDALDataset::Open(dir.file("z.gpkg").c_str(), GDAL_OF_VECTOR));
   ASSERT_TRUE(z);
   OGRLayer* layer = z->GetLayerByName("zones");
