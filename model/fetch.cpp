@@ -78,7 +78,7 @@ size_t write_cb(char* data, size_t size, size_t n, void* user) {
 
 int progress_cb(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
-  if (t->options->progress) t->options->progress(t->offset + now, total > 0 ? t->offset + total : 0);
+  if (t->options->progress) t->options->progress(t->offset + now, total > 0 ? t->offset + total : 0, t->offset);
   return 0;
 }
 
@@ -145,7 +145,7 @@ void wait_s(double s) { std::this_thread::sleep_for(std::chrono::duration<double
 
 }  // namespace
 
-void download_file(const std::vector<std::string>& urls, const std::string& dest, const DownloadOptions& o) {
+std::string download_file(const std::vector<std::string>& urls, const std::string& dest, const DownloadOptions& o) {
   static CurlGlobal global;
   const std::string part = dest + ".part";
   auto note = [&](const std::string& s) {
@@ -162,7 +162,7 @@ void download_file(const std::vector<std::string>& urls, const std::string& dest
       const Outcome r = attempt(url, part, o, error);
       if (r == Outcome::done) {
         fs::rename(part, dest);
-        return;
+        return url;
       }
       last = url + ": " + error;
       if (r != Outcome::unreachable) reached_any = true;
@@ -292,19 +292,19 @@ void check_layout(const KnownDataset& ds, const std::string& folder, const Fetch
   dopt.use_cache = false;
   dopt.image_size = 8;  // every file is decoded in full; small copies keep the memory low
   dopt.progress = o.check_progress;
-  std::vector<std::string> bad;
-  dopt.warn = [&](const std::string& s) { bad.push_back(s); };
+  dopt.warn = [](const std::string&) {};  // undecodable files are reported below, all together
+  dopt.note = [](const std::string&) {};  // "decoding N images from <temporary folder>": noise here
   Dataset d = load_dataset(folder, dopt);
   if (!d.skipped.empty())
-    throw Error("the archive holds " + std::to_string(d.skipped.size()) + " images that do not decode, e.g. " +
+    throw Error("holds " + std::to_string(d.skipped.size()) + " images that do not decode, e.g. " +
                 d.skipped.front());
   r.classes = d.num_classes();
   r.images = std::int64_t(d.size());
   if (ds.classes > 0 && r.classes != ds.classes)
-    throw Error("the archive holds " + std::to_string(r.classes) + " class folders, " + ds.name + " has " +
+    throw Error("holds " + std::to_string(r.classes) + " class folders, " + ds.name + " has " +
                 std::to_string(ds.classes));
   if (ds.images > 0 && r.images != ds.images)
-    throw Error("the archive holds " + std::to_string(r.images) + " images, " + ds.name + " has " +
+    throw Error("holds " + std::to_string(r.images) + " images, " + ds.name + " has " +
                 std::to_string(ds.images));
 }
 
@@ -322,12 +322,14 @@ FetchResult fetch_dataset(const KnownDataset& ds, const FetchOptions& o) {
   }
   const fs::path parent = fs::path(r.dir).parent_path();
   fs::create_directories(parent);
-  std::string archive = o.from_file;
-  if (archive.empty()) {
+  std::string archive = o.from_file, source;
+  if (!archive.empty()) {
+    if (!fs::is_regular_file(archive)) throw Error("cannot read " + archive + ": no such file");
+    source = fs::absolute(archive).string();
+  } else {
     archive = r.dir + ".download.zip";
-    if (!fs::exists(archive)) download_file(ds.urls, archive, o.download);
-  } else if (!fs::is_regular_file(archive)) {
-    throw Error("cannot read " + archive + ": no such file");
+    source = ds.urls.front();  // unknown when a complete download of an earlier run is reused
+    if (!fs::exists(archive)) source = download_file(ds.urls, archive, o.download);
   }
   // A downloaded archive that fails a check is removed so that the next run downloads it again.
   const bool downloaded = o.from_file.empty();
@@ -347,13 +349,16 @@ FetchResult fetch_dataset(const KnownDataset& ds, const FetchOptions& o) {
   tmp.path = tmpl;
   try {
     extract_archive(archive, tmp.path);
-    check_layout(ds, tmp.path, o, r);
   } catch (const Error& e) {
     throw discard(e);
   }
-  nlohmann::json marker = {{"dataset", ds.name},     {"source", o.from_file.empty() ? ds.urls.front() : o.from_file},
-                           {"sha256", r.sha256},     {"archive_bytes", r.archive_bytes},
-                           {"classes", r.classes},   {"images", r.images}};
+  try {
+    check_layout(ds, tmp.path, o, r);
+  } catch (const Error& e) {
+    throw discard(Error(archive + ": " + e.what()));
+  }
+  const nlohmann::json marker = {{"dataset", ds.name},   {"source", source},    {"sha256", r.sha256},
+                                 {"archive_bytes", r.archive_bytes}, {"classes", r.classes}, {"images", r.images}};
   write_file_atomic(tmp.path + "/" + kMarkerName, marker.dump(2) + "\n");
   fs::rename(tmp.path, r.dir);
   tmp.path.clear();

@@ -49,7 +49,8 @@ struct KnownDataset {
   std::int64_t images = 0;         // expected images
   std::string description;
 };
-// The known data sets. EuroSAT's URL list is replaced by $LC_EUROSAT_URL when set (tests, mirrors).
+// The known data sets. EuroSAT's URL list is replaced by $LC_EUROSAT_URL when set (tests, mirrors),
+// its expected image count by $LC_EUROSAT_EXPECT_IMAGES (tests serving a small EuroSAT-shaped zip).
 std::vector<KnownDataset> known_datasets();
 // The one named `name`; throws lc::Error listing the known names otherwise.
 KnownDataset known_dataset(const std::string& name);
@@ -63,8 +64,9 @@ struct DownloadOptions {
   long stall_timeout_s = 60;   // abort when under 1 byte/s for this long
   int retries = 4;             // per URL, after the first attempt
   double backoff_s = 1.0;      // first wait; doubled after each retry
-  // Bytes so far (including a resumed part) and the total (0 when unknown).
-  std::function<void(std::int64_t done, std::int64_t total)> progress;
+  // Bytes so far (including a resumed part), the total (0 when unknown), and where this request
+  // started (the size of the resumed part; 0 for a fresh download).
+  std::function<void(std::int64_t done, std::int64_t total, std::int64_t resumed_at)> progress;
   std::function<void(const std::string&)> note;  // retries, resumes, URL fallbacks
 };
 
@@ -74,8 +76,8 @@ struct OfflineError : Error {
 };
 
 // Downloads to `dest` (see above). Throws OfflineError when no URL could be reached, lc::Error for
-// any other failure (HTTP error, too many retries), naming the URL.
-void download_file(const std::vector<std::string>& urls, const std::string& dest,
+// any other failure (HTTP error, too many retries), naming the URL. Returns the URL that served it.
+std::string download_file(const std::vector<std::string>& urls, const std::string& dest,
                    const DownloadOptions& options);
 
 // Lowercase hex SHA-256 of a file's bytes.

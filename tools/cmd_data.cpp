@@ -59,11 +59,18 @@ FetchResult fetch_with_progress(const std::string& name, const FetchOptions& opt
   const KnownDataset ds = known_dataset(name);
   FetchOptions o = options;
   o.download.note = note;
-  std::unique_ptr<Progress> bar;  // created once the size is known (KiB)
-  o.download.progress = [&](std::int64_t done, std::int64_t total) {
-    if (!bar && total == 0 && done == 0) return;
-    if (!bar) bar = std::make_unique<Progress>("download " + ds.archive_name, total / 1024, "KiB");
-    bar->update(done / 1024);
+  // Created once the size is known, in KiB; counts only this run's bytes (a resumed part is `base`)
+  // so that the rate and the ETA are true.
+  std::unique_ptr<Progress> bar;
+  std::int64_t base = 0;
+  o.download.progress = [&](std::int64_t done, std::int64_t total, std::int64_t resumed_at) {
+    if (!bar && total == 0) return;
+    if (!bar) {
+      base = resumed_at;
+      const std::string resumed = base > 0 ? " (resumed at " + std::to_string(base / 1024) + " KiB)" : "";
+      bar = std::make_unique<Progress>("download " + ds.archive_name + resumed, (total - base) / 1024, "KiB");
+    }
+    bar->update((done - base) / 1024);
   };
   std::unique_ptr<Progress> check;
   o.check_progress = [&](std::size_t done, std::size_t total) {

@@ -61,13 +61,13 @@ TEST_P(Conv2dVectorsTest, MatchPyTorchFloat64) {
                              " filter on " + std::to_string(a.h) + "x" + std::to_string(a.w);
     SCOPED_TRACE(what);
     const auto x = g.f32(p + ".x"), w = g.f32(p + ".w"), b = g.f32(p + ".b"), dy = g.f32(p + ".dy");
-    Guarded<float> gx(dev, x), gw(dev, w), gb(dev, b), gdy(dev, dy), gy(dev, dy.size()), gdx(dev, x.size()),
-        gdw(dev, w.size()), gdb(dev, b.size());
+    Guarded<float> gx(dev, s, x), gw(dev, s, w), gb(dev, s, b), gdy(dev, s, dy), gy(dev, s, dy.size()),
+        gdx(dev, s, x.size()), gdw(dev, s, w.size()), gdb(dev, s, b.size());
     auto ws_for = [&](const Conv2dArgs& args) -> std::size_t { LC_DISPATCH(kind, conv2d_workspace_bytes, args); };
     Conv2dArgs ae = a;
     ae.fuse_elu = true;
     const std::size_t wsb = std::max(ws_for(a), ws_for(ae));
-    Guarded<unsigned char> gws(dev, wsb);
+    Guarded<unsigned char> gws(dev, s, wsb);
     const Workspace ws{wsb ? gws.get() : nullptr, wsb};
 
     [&] { LC_DISPATCH(kind, conv2d_forward, a, gx.get(), gw.get(), gb.get(), gy.get(), ws, s); }();

@@ -36,7 +36,6 @@ class NonFiniteTest : public ::testing::TestWithParam<BackendKind> {};
 TEST_P(NonFiniteTest, Dense) {
   auto be = backend_or_skip(GetParam());
   if (!be) return;
-  Device& dev = be->device();
   const int n = 3, in = 6, out = 5;
   auto x = random_floats(n * in, 1), w = random_floats(in * out, 2), b = random_floats(out, 3);
   auto dy = random_floats(n * out, 4);
@@ -46,8 +45,8 @@ TEST_P(NonFiniteTest, Dense) {
   x[std::size_t(2 * in + 4)] = kInf;  // row 2, input 4
   dy[std::size_t(1 * out + 3)] = kNaN;  // row 1, output 3
   const DenseArgs a{n, in, out, DenseActivation::none};
-  Guarded<float> gx(dev, x), gw(dev, w), gb(dev, b), gdy(dev, dy), gy(dev, std::size_t(n * out)),
-      gdx(dev, std::size_t(n * in)), gdw(dev, std::size_t(in * out)), gdb(dev, std::size_t(out));
+  Guarded<float> gx(*be, x), gw(*be, w), gb(*be, b), gdy(*be, dy), gy(*be, std::size_t(n * out)),
+      gdx(*be, std::size_t(n * in)), gdw(*be, std::size_t(in * out)), gdb(*be, std::size_t(out));
   const BackendKind k = GetParam();
   const stream_t s = be->stream();
   [&] { LC_DISPATCH(k, dense_forward, a, gx.get(), gw.get(), gb.get(), gy.get(), s); }();
@@ -75,7 +74,6 @@ TEST_P(NonFiniteTest, Dense) {
 TEST_P(NonFiniteTest, Conv2d) {
   auto be = backend_or_skip(GetParam());
   if (!be) return;
-  Device& dev = be->device();
   Conv2dArgs a;
   a.n = 2, a.h = 7, a.w = 9, a.c = 3, a.k = 4, a.r = 3, a.s = 5;
   auto x = random_floats(std::size_t(a.n * a.h * a.w * a.c), 5);
@@ -84,8 +82,8 @@ TEST_P(NonFiniteTest, Conv2d) {
   x[std::size_t(((n0 * a.h + i0) * a.w + j0) * a.c + c0)] = kNaN;
   const BackendKind k = GetParam();
   const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, conv2d_workspace_bytes, a); }();
-  Guarded<float> gx(dev, x), gwt(dev, wt), gb(dev, b), gy(dev, std::size_t(a.n * a.h * a.w * a.k));
-  Guarded<unsigned char> gws(dev, wsb);
+  Guarded<float> gx(*be, x), gwt(*be, wt), gb(*be, b), gy(*be, std::size_t(a.n * a.h * a.w * a.k));
+  Guarded<unsigned char> gws(*be, wsb);
   const Workspace ws{wsb ? gws.get() : nullptr, wsb};
   const stream_t s = be->stream();
   [&] { LC_DISPATCH(k, conv2d_forward, a, gx.get(), gwt.get(), gb.get(), gy.get(), ws, s); }();
@@ -106,7 +104,6 @@ TEST_P(NonFiniteTest, Conv2d) {
 TEST_P(NonFiniteTest, BatchNormTraining) {
   auto be = backend_or_skip(GetParam());
   if (!be) return;
-  Device& dev = be->device();
   BatchNormArgs a;
   a.n = 2, a.h = 3, a.w = 4, a.c = 5;
   auto x = random_floats(std::size_t(a.elements()), 8);
@@ -116,9 +113,9 @@ TEST_P(NonFiniteTest, BatchNormTraining) {
   const std::vector<float> mm0(5, 0.1f), mv0(5, 1.2f);
   const BackendKind k = GetParam();
   const std::size_t wsb = [&]() -> std::size_t { LC_DISPATCH(k, batchnorm_workspace_bytes, a); }();
-  Guarded<float> gx(dev, x), gg(dev, gamma), gbt(dev, beta), gmm(dev, mm0), gmv(dev, mv0),
-      gy(dev, x.size()), gsm(dev, 5), gsis(dev, 5);
-  Guarded<unsigned char> gws(dev, wsb);
+  Guarded<float> gx(*be, x), gg(*be, gamma), gbt(*be, beta), gmm(*be, mm0), gmv(*be, mv0),
+      gy(*be, x.size()), gsm(*be, 5), gsis(*be, 5);
+  Guarded<unsigned char> gws(*be, wsb);
   const Workspace ws{wsb ? gws.get() : nullptr, wsb};
   const stream_t s = be->stream();
   [&] {
@@ -138,15 +135,14 @@ TEST_P(NonFiniteTest, BatchNormTraining) {
 TEST_P(NonFiniteTest, Adam) {
   auto be = backend_or_skip(GetParam());
   if (!be) return;
-  Device& dev = be->device();
   const std::int64_t n = 1000;
   const auto p0 = random_floats(std::size_t(n), 11);
   auto g = random_floats(std::size_t(n), 12);
   g[17] = kNaN;
   g[600] = kInf;
   const std::vector<float> zeros(std::size_t(n), 0.f);
-  Guarded<float> gp(dev, p0), gg(dev, g), gm(dev, zeros), gv(dev, zeros);
-  Guarded<AdamState> gst(dev, std::vector<AdamState>(1));
+  Guarded<float> gp(*be, p0), gg(*be, g), gm(*be, zeros), gv(*be, zeros);
+  Guarded<AdamState> gst(*be, std::vector<AdamState>(1));
   AdamArgs a;
   a.n = n;
   const BackendKind k = GetParam();
@@ -164,14 +160,13 @@ TEST_P(NonFiniteTest, Adam) {
 TEST_P(NonFiniteTest, SoftmaxCrossEntropy) {
   auto be = backend_or_skip(GetParam());
   if (!be) return;
-  Device& dev = be->device();
   const std::int64_t n = 4;
   const int classes = 6;
   auto z = random_floats(std::size_t(n * classes), 13, -2.f, 2.f);
   z[std::size_t(2 * classes + 1)] = kNaN;
   const std::vector<std::int32_t> labels = {0, 5, 3, 2};
-  Guarded<float> gz(dev, z), gdz(dev, z.size()), gloss(dev, 1);
-  Guarded<std::int32_t> gl(dev, labels), gpred(dev, std::size_t(n));
+  Guarded<float> gz(*be, z), gdz(*be, z.size()), gloss(*be, 1);
+  Guarded<std::int32_t> gl(*be, labels), gpred(*be, std::size_t(n));
   const SoftmaxCeArgs a{n, classes};
   const BackendKind k = GetParam();
   const stream_t s = be->stream();
@@ -188,11 +183,11 @@ LC_INSTANTIATE_PER_BACKEND(NonFiniteTest);
 // double, and an unwritten output therefore fails every comparison.
 TEST(CpuTestSupport, PoisonIsNotANumber) {
   Backend be(BackendKind::cpu);
-  Guarded<float> f(be.device(), 5);
+  Guarded<float> f(be, 5);
   for (float v : f.download()) EXPECT_TRUE(std::isnan(v));
-  Guarded<double> d(be.device(), 3);
+  Guarded<double> d(be, 3);
   for (double v : d.download()) EXPECT_TRUE(std::isnan(v));
-  Guarded<std::int32_t> i(be.device(), 2);
+  Guarded<std::int32_t> i(be, 2);
   for (std::int32_t v : i.download()) EXPECT_GT(v, 1 << 30);
   f.upload({1, 2, 3, 4, 5});
   f.poison();

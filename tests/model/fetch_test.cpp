@@ -1,7 +1,8 @@
 // `landcover data fetch` against a local HTTP server on 127.0.0.1 serving a generated EuroSAT-shaped
 // zip (10 class folders, 2 tiny PNGs each): full download, a cut download resumed with Range, a
 // corrupt archive, an archive with a `../` entry, a wrong --sha256, a stalling server, no server at
-// all. Each ends with success or a one-line error, and the final folder is either complete or absent.
+// all, an existing folder, `train --data eurosat`. Each ends with success or a one-line error, and
+// the final folder is either complete or absent.
 // Depends on: the landcover executable (LC_LANDCOVER_BIN), libarchive (writing the zip),
 // stb_image_write (the PNGs), tests/support/files.h, POSIX sockets, sha256sum (coreutils).
 #include <archive.h>
@@ -328,3 +329,31 @@ TEST(CpuDataFetch, OfflineSaysWhereToPutTheArchive) {
 }
 
 }  // namespace
+
+TEST(CpuDataFetch, AnExistingFolderIsNeverOverwritten) {
+  Fetch f;
+  NEED_BIN(f);
+  fs::create_directories(f.dir() + "/mine");
+  Server s(make_zip(eurosat_entries()));
+  EXPECT_EQ(f.fetch(s.url()), 1) << f.log;
+  EXPECT_NE(f.log.find("is not a data set fetched by landcover"), std::string::npos) << f.log;
+  EXPECT_TRUE(fs::is_directory(f.dir() + "/mine"));
+  EXPECT_TRUE(s.ranges().empty());  // nothing downloaded
+}
+
+TEST(CpuDataFetch, TrainDataEurosatFetchesTheCopyFirst) {
+  Fetch f;
+  NEED_BIN(f);
+  Server s(make_zip(eurosat_entries()));
+  const std::string env = "cd '" + f.tmp.path + "' && env no_proxy=127.0.0.1 NO_PROXY=127.0.0.1 XDG_CACHE_HOME='" +
+                          f.tmp.file("cache") + "' LC_EUROSAT_URL='" + s.url() + "' LC_EUROSAT_EXPECT_IMAGES=20 ";
+  const int rc = lc::test::run_logged(env + "'" + f.bin + "' train --data eurosat --epochs 1 --batch 4 --backend cpu --out '" +
+                                          f.tmp.file("m.ckpt") + "'",
+                                      f.tmp.file("train.log"));
+  const std::string log = lc::test::read_text_file(f.tmp.file("train.log"));
+  ASSERT_EQ(rc, 0) << log;
+  EXPECT_TRUE(fs::exists(f.tmp.file("m.ckpt"))) << log;
+  EXPECT_TRUE(fs::exists(f.tmp.file("cache") + "/landcover/datasets/eurosat_rgb/.landcover-dataset.json")) << log;
+  EXPECT_EQ(s.ranges().size(), 1u);
+  EXPECT_NE(log.find("10 classes"), std::string::npos) << log;
+}
