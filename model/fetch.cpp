@@ -256,7 +256,7 @@ std::int64_t extract_archive(const std::string& archive_path, const std::string&
     for (;;) {
       const int d = archive_read_data_block(in.get(), &buf, &size, &offset);
       if (d == ARCHIVE_EOF) break;
-      if (d < ARCHIVE_WARN) throw fail(in.get(), "corrupt archive");
+      if (d != ARCHIVE_OK) throw fail(in.get(), "corrupt archive");  // a bad CRC is only ARCHIVE_WARN
       if (archive_write_data_block(out.get(), buf, size, offset) < ARCHIVE_WARN)
         throw fail(out.get(), "cannot write " + dest);
     }
