@@ -5,8 +5,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -272,6 +275,29 @@ std::int64_t extract_archive(const std::string& archive_path, const std::string&
 
 namespace {
 
+// An exclusive lock on `<dir>.lock` for the whole fetch: a second fetch into the same folder would
+// append to the same partial download. Holding it, leftovers of a killed fetch (`<dir>.tmp-*`
+// folders) can be removed safely.
+struct FetchLock {
+  int fd = -1;
+  explicit FetchLock(const std::string& dir) {
+    const std::string path = dir + ".lock";
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error("cannot create " + path);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      throw Error("another landcover data fetch is writing " + dir + " (lock " + path + ")");
+    }
+    const std::string prefix = fs::path(dir).filename().string() + ".tmp-";
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path(), ec))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(e.path(), ec);
+  }
+  ~FetchLock() { ::close(fd); }
+  FetchLock(const FetchLock&) = delete;
+  FetchLock& operator=(const FetchLock&) = delete;
+};
+
 // Removes a temporary folder unless released.
 struct TempFolder {
   std::string path;
@@ -322,6 +348,7 @@ FetchResult fetch_dataset(const KnownDataset& ds, const FetchOptions& o) {
   }
   const fs::path parent = fs::path(r.dir).parent_path();
   fs::create_directories(parent);
+  const FetchLock lock(r.dir);
   std::string archive = o.from_file, source;
   if (!archive.empty()) {
     if (!fs::is_regular_file(archive)) throw Error("cannot read " + archive + ": no such file");

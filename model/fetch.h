@@ -19,11 +19,13 @@
 // with options.sha256 when given -> unpacked into a fresh `<dir>.tmp-XXXXXX` next to `dir` -> layout
 // checked (model/dataset.h's loader: class folders, every image decodable, the expected class and
 // image counts) -> a marker file (kMarkerName: source, SHA-256, counts) written -> the folder
-// renamed to `dir`. Any failure removes the temporary folder: `dir` either does not exist or holds
+// renamed to `dir`. The whole fetch holds an exclusive lock on `<dir>.lock` (flock): a second fetch
+// into the same folder is an error; the first removes `<dir>.tmp-*` left by a killed fetch. Any
+// failure removes the temporary folder: `dir` either does not exist or holds
 // a complete, checked data set. A downloaded archive that fails a check is deleted (so the next run
 // downloads it again); one given with from_file is never touched.
 //
-// Depends on: libcurl, libarchive, OpenSSL libcrypto (EVP SHA-256), model/dataset.h,
+// Depends on: libcurl, libarchive, OpenSSL libcrypto (EVP SHA-256), POSIX flock, model/dataset.h,
 // model/checkpoint.h (atomic file writes), nlohmann_json, kernels/common/check.h.
 #pragma once
 

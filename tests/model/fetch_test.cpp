@@ -8,10 +8,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stb_image_write.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -364,4 +366,21 @@ TEST(CpuDataFetch, TrainDataEurosatFetchesTheCopyFirst) {
   EXPECT_TRUE(fs::exists(f.tmp.file("cache") + "/landcover/datasets/eurosat_rgb/.landcover-dataset.json")) << log;
   EXPECT_EQ(s.ranges().size(), 1u);
   EXPECT_NE(log.find("10 classes"), std::string::npos) << log;
+}
+
+TEST(CpuDataFetch, OneFetchPerFolderAndLeftoversOfAKilledOneAreRemoved) {
+  Fetch f;
+  NEED_BIN(f);
+  Server s(make_zip(eurosat_entries()));
+  const int fd = ::open((f.dir() + ".lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // as a running fetch holds it
+  EXPECT_EQ(f.fetch(s.url()), 1) << f.log;
+  EXPECT_NE(f.log.find("another landcover data fetch is writing"), std::string::npos) << f.log;
+  EXPECT_TRUE(s.ranges().empty());
+  ::close(fd);
+  fs::create_directories(f.dir() + ".tmp-Killed/EuroSAT_RGB/Forest");  // what a killed fetch leaves
+  ASSERT_EQ(f.fetch(s.url()), 0) << f.log;
+  f.expect_complete();
+  EXPECT_FALSE(fs::exists(f.dir() + ".tmp-Killed"));
 }
