@@ -169,7 +169,12 @@ std::string download_file(const std::vector<std::string>& urls, const std::strin
       }
       last = url + ": " + error;
       if (r != Outcome::unreachable) reached_any = true;
-      if (r == Outcome::restart) fs::remove(part);
+      if (r == Outcome::restart) {  // no Range support, or a stale part: from byte 0, not a retry
+        fs::remove(part);          // (ends: without a part no Range is sent)
+        note("the server cannot resume " + part + ": downloading it from the start");
+        --tries;
+        continue;
+      }
       // No server at all (offline, DNS down): on to the next URL at once, no waiting.
       if (r == Outcome::next_url || r == Outcome::unreachable || tries >= o.retries) break;
       note("download failed (" + last + "); retry " + std::to_string(tries + 1) + "/" + std::to_string(o.retries) +

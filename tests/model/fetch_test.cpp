@@ -82,11 +82,11 @@ Entries eurosat_entries() {
 }
 
 // A one-file HTTP/1.0 server on 127.0.0.1 that honours "Range: bytes=N-". Modes: cut the first
-// full response after `cut_after` bytes (Content-Length still promises the whole file), or stall
-// after sending the headers and `cut_after` bytes until stopped.
+// full response after `cut_after` bytes (Content-Length still promises the whole file), stall
+// after sending the headers and `cut_after` bytes until stopped, or ignore Range (as some servers do).
 class Server {
  public:
-  enum class Mode { normal, cut_once, stall };
+  enum class Mode { normal, cut_once, stall, no_range };
   Server(std::string body, Mode mode = Mode::normal, std::size_t cut_after = 0)
       : body_(std::move(body)), mode_(mode), cut_after_(cut_after) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -137,6 +137,7 @@ class Server {
       std::lock_guard<std::mutex> lock(mu_);
       ranges_.push_back(range);
     }
+    if (mode_ == Mode::no_range) range.clear();  // answers 200 with the whole file
     std::size_t from = range.empty() ? 0 : std::stoul(range);
     std::string head = range.empty() ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.0 206 Partial Content\r\n";
     if (!range.empty())
@@ -383,4 +384,19 @@ TEST(CpuDataFetch, OneFetchPerFolderAndLeftoversOfAKilledOneAreRemoved) {
   ASSERT_EQ(f.fetch(s.url()), 0) << f.log;
   f.expect_complete();
   EXPECT_FALSE(fs::exists(f.dir() + ".tmp-Killed"));
+}
+
+TEST(CpuDataFetch, AServerWithoutRangeRestartsThePartialDownload) {
+  Fetch f;
+  NEED_BIN(f);
+  const std::string zip = make_zip(eurosat_entries());
+  Server s(zip, Server::Mode::no_range);
+  { std::ofstream(f.dir() + ".download.zip.part", std::ios::binary) << std::string(100, 'x'); }
+  ASSERT_EQ(f.fetch(s.url()), 0) << f.log;
+  f.expect_complete();
+  const auto r = s.ranges();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0], "100-");
+  EXPECT_EQ(r[1], "");
+  EXPECT_NE(f.log.find(sha256sum(zip, f.tmp.file("expected.zip"))), std::string::npos) << f.log;
 }
