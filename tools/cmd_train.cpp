@@ -2,14 +2,17 @@
 // docs/MODEL.md's defaults, each overridable; a progress bar with images/s and ETA on a terminal,
 // plain lines otherwise (tools/progress.h); one line per epoch; checkpoint, metrics CSV and the
 // validation confusion matrix.
-// Depends on: model/trainer.h, tools/progress.h, tools/command.h, CLI11.
+// Depends on: model/trainer.h, tools/data_fetch.h (--data eurosat), tools/progress.h,
+// tools/command.h, CLI11.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "kernels/common/check.h"
 #include "model/trainer.h"
 #include "tools/command.h"
+#include "tools/data_fetch.h"
 #include "tools/progress.h"
 
 namespace {
@@ -31,6 +34,9 @@ void run_train(CLI::App* cmd, Options& o) {
     throw lc::Error("--seed must be an unsigned integer, got '" + o.seed_text + "'");
   }
   cfg.use_cache = !o.no_cache;
+  // `--data eurosat`: the fetched copy (fetched first when missing), unless a folder has that name.
+  if (cfg.data_dir == "eurosat" && !std::filesystem::exists(cfg.data_dir))
+    cfg.data_dir = lc::tools::fetched_dataset_dir("eurosat");
   for (const CLI::Option* opt : cmd->get_options())
     if (opt->count() > 0) cfg.explicit_options.insert(opt->get_name());
 
@@ -59,7 +65,9 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<Options>();
   lc::TrainConfig& c = o->cfg;
   CLI::App* cmd = app.add_subcommand("train", "Train the land-cover CNN on a class-per-folder image data set");
-  cmd->add_option("--data", c.data_dir, "Data set: one folder per class (EuroSAT's 2750/ or EuroSAT_RGB/)")
+  cmd->add_option("--data", c.data_dir,
+                  "Data set: one folder per class (EuroSAT's 2750/ or EuroSAT_RGB/), or eurosat: the copy "
+                  "`landcover data fetch eurosat` makes (fetched first when missing)")
       ->required();
   cmd->add_option("--model", c.model_path, "JSON model file (default: the built-in model/eurosat_cnn.json)");
   cmd->add_option("--epochs", c.epochs, "Epochs")->capture_default_str();
