@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <sstream>
 
 #include "kernels/common/check.h"
@@ -413,7 +414,12 @@ RgbImage RasterReader::read_reduced(int out_w, int out_h, std::vector<std::uint8
 RasterImage read_raster_image(const std::string& path, const RasterOptions& opt) {
   RasterReader rr(path, opt);
   RasterImage out;
-  out.image = rr.read_reduced(int(rr.width()), int(rr.height()), &out.valid);
+  try {
+    out.image = rr.read_reduced(int(rr.width()), int(rr.height()), &out.valid);
+  } catch (const std::bad_alloc&) {
+    LC_FAIL(path, ": cannot decode: out of memory (the ", rr.width(), "x", rr.height(), " image needs at least ",
+            rr.width() * rr.height() * 4, " bytes)");
+  }
   return out;
 }
 

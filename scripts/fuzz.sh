@@ -5,12 +5,22 @@
 # found before (in the build folder). A crash, leak, sanitizer report or timeout fails the script
 # and leaves the input under $BUILD_DIR/fuzz-work/<target>/artifacts/.
 #   FUZZ_SECONDS   seconds per target (default 60)
+#   FUZZ_RUNS      instead of a time: this many inputs per target from the fixed FUZZ_SEED (default
+#                  1), so the run is the same every time (CI: a time-bounded run could find a new
+#                  input on one day and not on another)
 #   FUZZ_TARGETS   which targets (default: all four)
 #   BUILD_DIR      build folder (default: build-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  BOUND=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  BOUND_TEXT="$FUZZ_RUNS inputs, seed ${FUZZ_SEED:-1}"
+else
+  BOUND=(-max_total_time="$SECONDS_EACH")
+  BOUND_TEXT="${SECONDS_EACH} s"
+fi
 TARGETS=${FUZZ_TARGETS:-"checkpoint model_json data_cache image"}
 CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DLC_WITH_CUDA=OFF -DLC_WITH_NVTX=OFF \
   -DLC_BUILD_TESTS=OFF -DLC_SANITIZE=ON -DLC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_ARGS:-} >/dev/null
@@ -20,10 +30,10 @@ cmake --build "$BUILD_DIR" -j2 --target "${build_targets[@]}"
 for t in $TARGETS; do
   work="$BUILD_DIR/fuzz-work/$t"
   mkdir -p "$work/corpus" "$work/artifacts"
-  echo "== fuzz_$t: ${SECONDS_EACH} s =="
+  echo "== fuzz_$t: $BOUND_TEXT =="
   status=0
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "$BUILD_DIR/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    "$BUILD_DIR/fuzz/fuzz_$t" "${BOUND[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/corpus" "fuzz/corpus/$t" >"$work/log" 2>&1 ||
     status=$?
   # The last status line ("#N DONE cov: C ft: F corp: ...") and the executed-units count.

@@ -68,12 +68,12 @@ struct Options {
 
 std::string stem_of(const std::string& path) { return fs::path(path).stem().string(); }
 
-// The files one input may write (the georeferenced ones only for a georeferenced raster in window
-// mode, with their GDAL .aux.xml sidecars).
-std::vector<std::string> output_paths(const Options& o, const std::string& stem) {
+// The files one input writes; `geo`: a georeferenced raster in window mode, which adds the
+// GeoTIFFs (with their GDAL .aux.xml sidecars) and the zone tables.
+std::vector<std::string> output_paths(const Options& o, const std::string& stem, bool geo) {
   std::vector<std::string> suffixes{"_classes.png", "_overlay.png", "_fractions.csv", "_fractions.json"};
   if (o.probs) suffixes.push_back("_probs.npy");
-  if (o.mode == "window") {
+  if (geo) {
     suffixes.insert(suffixes.end(), {"_classes.tif", "_classes.tif.aux.xml"});
     if (o.probs) suffixes.insert(suffixes.end(), {"_probs.tif", "_probs.tif.aux.xml"});
     if (!o.zones.empty()) suffixes.insert(suffixes.end(), {"_zones.csv", "_zones.gpkg"});
@@ -102,7 +102,7 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
   auto out = [&](const std::string& suffix) { return (dir / (stem + suffix)).string(); };
   // One set per input: it appears whole, after the input succeeded, or not at all.
   lc::OutputSet outputs;
-  for (const std::string& p : output_paths(o, stem)) outputs.add(p, "output");
+  for (const std::string& p : output_paths(o, stem, geo_out)) outputs.add(p, "output");
   outputs.open();
   lc::AtomicFile* probs_file = nullptr;
   std::unique_ptr<lc::ProbsRaster> probs_tif;
@@ -239,7 +239,7 @@ void run_segment(const Options& o) {
   LC_CHECK(fs::is_directory(o.out_dir), "--out-dir ", o.out_dir, ": cannot create: ", ec.message());
   // Every output name checked before any work (types, lengths, the folder writable).
   for (const std::string& path : o.images)
-    for (const std::string& p : output_paths(o, stem_of(path))) lc::check_output_target(p, path + ": output");
+    for (const std::string& p : output_paths(o, stem_of(path), false)) lc::check_output_target(p, path + ": output");
   const lc::LoadedModel model = lc::load_inference_model(o.model);
   std::unique_ptr<lc::Backend> backend = lc::make_backend(o.backend);
   lc::Segmenter seg(model, *backend, o.batch);

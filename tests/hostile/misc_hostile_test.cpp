@@ -57,10 +57,11 @@ TEST(CpuHostileMetrics, TenThousandClassesStayProportionate) {
 }
 
 TEST(CpuHostileImage, OutOfMemoryIsReportedAsSuch) {
-  // A 4000x4000 PNG decodes into 48 MB (plus stb's 48 MB of inflated rows); a child process limits
-  // its address space to what it uses now plus 40 MB and reads it.
+  // A 10000x10000 PNG decodes into 300 MB; a child process limits its address space to what it
+  // uses now plus 40 MB and reads it (large against any free memory the test process's heap may
+  // already hold from earlier tests).
   TempDir dir("hostile_oom");
-  const int side = 4000;
+  const int side = 10000;
   std::vector<std::uint8_t> px(std::size_t(side) * side * 3, 0);
   write_png(dir.file("big.png"), side, side, 3, px.data());
   px.clear();
@@ -87,7 +88,7 @@ TEST(CpuHostileImage, OutOfMemoryIsReportedAsSuch) {
   int status = 0;
   ::waitpid(p, &status, 0);
   const std::string msg = read_text_file(dir.file("msg.txt"));
-  EXPECT_NE(msg.find("big.png: cannot decode: out of memory (the 4000x4000 image needs at least"), std::string::npos)
+  EXPECT_NE(msg.find("big.png: cannot decode: out of memory (the 10000x10000 image needs at least"), std::string::npos)
       << msg;
 }
 
