@@ -9,6 +9,8 @@
 #                  1), so the run is the same every time (CI: a time-bounded run could find a new
 #                  input on one day and not on another)
 #   FUZZ_TARGETS   which targets (default: all four)
+#   FUZZ_TIMEOUT   seconds one input may take before it counts as a hang (default 30; a loaded
+#                  machine decodes a large declared image in seconds, which is no hang)
 #   BUILD_DIR      build folder (default: build-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,7 @@ for t in $TARGETS; do
   echo "== fuzz_$t: $BOUND_TEXT =="
   status=0
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "$BUILD_DIR/fuzz/fuzz_$t" "${BOUND[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    "$BUILD_DIR/fuzz/fuzz_$t" "${BOUND[@]}" -timeout="${FUZZ_TIMEOUT:-30}" -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/corpus" "fuzz/corpus/$t" >"$work/log" 2>&1 ||
     status=$?
   # The last status line ("#N DONE cov: C ft: F corp: ...") and the executed-units count.
