@@ -31,7 +31,7 @@ std::atomic<std::uint64_t> g_decoded{0};
 
 // Bump when decoding or resizing changes the pixels a file turns into: old caches become stale.
 constexpr std::uint32_t kDecoderVersion = 1;
-constexpr std::uint32_t kCacheVersion = 1;
+constexpr std::uint32_t kCacheVersion = 2;  // 2: JPEG decoded by libjpeg-turbo
 constexpr std::uint8_t kCacheMagic[8] = {'L', 'C', 'D', 'A', 'T', 'A', 0, 0};
 
 bool hidden(const std::string& name) { return name.empty() || name[0] == '.' || name == "__MACOSX"; }

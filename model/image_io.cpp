@@ -1,6 +1,6 @@
-// Image decoding (stb_image), PNG writing (stb_image_write) and RGB resizing (the image op's host
+// Image decoding (libjpeg-turbo for JPEG, stb_image for the rest), PNG writing (stb_image_write) and RGB resizing (the image op's host
 // resize, kernels/image). This is the one translation unit that holds the stb implementations.
-// Depends on: /usr/include/stb (libstb-dev), kernels/image/image.h (lc::cpu::resize_u8),
+// Depends on: /usr/include/stb (libstb-dev), turbojpeg.h (libturbojpeg0-dev), kernels/image/image.h (lc::cpu::resize_u8),
 // kernels/common/check.h.
 #include "model/image_io.h"
 
@@ -15,6 +15,8 @@
 #include "model/file_io.h"
 #include "kernels/image/image.h"
 
+#include <turbojpeg.h>
+
 // The stb headers are third-party code: keep their warnings out of ours.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
@@ -27,6 +29,10 @@
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
 #pragma GCC diagnostic ignored "-Wcast-qual"
 #define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_JPEG          // JPEG is libjpeg-turbo's (below)
+#define STBI_NO_PSD           // formats no data set or scene comes in
+#define STBI_NO_PIC
+#define STBI_NO_PNM
 #define STBI_NO_HDR           // 8-bit images only: no float decoding paths
 #define STBI_NO_LINEAR
 #define STBI_FAILURE_USERMSG  // readable failure reasons ("bad huffman code", ...)
@@ -39,17 +45,61 @@ namespace lc {
 
 namespace {
 
+std::string mib(std::size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB"; }
+
+// The size a header declares, checked before its pixels are allocated.
+void check_decoded_size(int w, int h, const std::string& origin) {
+  LC_CHECK(w > 0 && h > 0, origin, ": cannot decode: empty image");
+  LC_CHECK(w <= kMaxImageSide && h <= kMaxImageSide, origin, ": image is ", w, "x", h,
+           ": larger than the limit of ", kMaxImageSide, " pixels per side");
+}
+
+std::vector<std::uint8_t> pixel_buffer(int w, int h, const std::string& origin) {
+  const std::size_t need = std::size_t(w) * std::size_t(h) * 3;
+  try {
+    return std::vector<std::uint8_t>(need);
+  } catch (const std::bad_alloc&) {
+    LC_FAIL(origin, ": cannot decode: out of memory (the ", w, "x", h, " image needs ", mib(need), ")");
+  }
+}
+
 RgbImage from_stb(unsigned char* pixels, int w, int h, const std::string& origin) {
   if (!pixels) {
     const char* why = stbi_failure_reason();
+    if (why && std::strcmp(why, "outofmem") == 0)
+      LC_FAIL(origin, ": cannot decode: out of memory (the ", w, "x", h, " image needs at least ",
+              mib(std::size_t(w) * std::size_t(h) * 3), ")");
     LC_FAIL(origin, ": cannot decode: ", why ? why : "unknown image format");
   }
   std::unique_ptr<unsigned char, void (*)(void*)> owned(pixels, stbi_image_free);
-  LC_CHECK(w > 0 && h > 0, origin, ": cannot decode: empty image");
+  check_decoded_size(w, h, origin);
   RgbImage img;
   img.width = w;
   img.height = h;
-  img.rgb.assign(pixels, pixels + std::size_t(w) * std::size_t(h) * 3);
+  img.rgb = pixel_buffer(w, h, origin);
+  std::copy(pixels, pixels + img.rgb.size(), img.rgb.begin());
+  return img;
+}
+
+// JPEG through libjpeg-turbo (fuzzed upstream; stb_image 2.27's JPEG decoder reads outside its
+// tables on crafted files, fuzz/corpus/image/regress-stb-huff-decode-oob.jpg). Warnings (corrupt or
+// truncated data that libjpeg would paper over with grey) are errors: a training image is whole
+// or skipped.
+RgbImage decode_jpeg(const std::uint8_t* b, std::size_t size, const std::string& origin) {
+  tjhandle tj = tjInitDecompress();
+  LC_CHECK(tj, origin, ": cannot decode: ", tjGetErrorStr2(nullptr));
+  std::unique_ptr<void, int (*)(tjhandle)> owned(tj, tjDestroy);
+  int w = 0, h = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, b, static_cast<unsigned long>(size), &w, &h, &subsamp, &colorspace) != 0)
+    LC_FAIL(origin, ": cannot decode: ", tjGetErrorStr2(tj));
+  check_decoded_size(w, h, origin);
+  RgbImage img;
+  img.width = w;
+  img.height = h;
+  img.rgb = pixel_buffer(w, h, origin);
+  if (tjDecompress2(tj, b, static_cast<unsigned long>(size), img.rgb.data(), w, 0, h, TJPF_RGB,
+                    TJFLAG_STOPONWARNING) != 0)
+    LC_FAIL(origin, ": cannot decode: ", tjGetErrorStr2(tj));
   return img;
 }
 
@@ -61,53 +111,13 @@ RgbImage decode_image_file(const std::string& path) {
   return decode_image_memory(bytes.data(), bytes.size(), path);
 }
 
-// stb_image 2.27 (Debian 12's) trusts the code counts of a JPEG Huffman table: counts summing past
-// 256 overflow its tables (fixed upstream in 2.28; found here by fuzz/fuzz_image). Before stb sees
-// a JPEG, every DHT segment is walked as stb walks it and such a table refused.
-void check_image_bytes(const std::uint8_t* b, std::size_t size, const std::string& origin) {
-  // A JPEG starts with SOI (FF D8); stb, like the standard, allows more FF fill bytes before it.
-  std::size_t p = 0;
-  while (p < size && b[p] == 0xFF) ++p;
-  if (p == 0 || p >= size || b[p] != 0xD8) return;  // not a JPEG
-  ++p;
-  auto fail = [&](const std::string& why) { LC_FAIL(origin, ": cannot decode: Corrupt JPEG: ", why); };
-  while (p + 1 < size) {
-    if (b[p] != 0xFF) {  // entropy-coded data after a scan: find the next marker
-      ++p;
-      continue;
-    }
-    const std::uint8_t m = b[p + 1];
-    if (m == 0xFF) {  // fill byte
-      ++p;
-      continue;
-    }
-    if (m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01 || m == 0xD8) {  // stuffed zero, RSTn, TEM, SOI
-      p += 2;
-      continue;
-    }
-    if (m == 0xD9) return;  // EOI
-    if (p + 4 > size) return;
-    const std::size_t len = std::size_t(b[p + 2]) << 8 | b[p + 3];
-    if (m == 0xC4) {  // as stb: tables while the segment length lasts; bytes past the end read as 0
-      std::size_t q = p + 4;
-      for (long left = long(len) - 2; left > 0 && q < size;) {
-        std::size_t n = 0;
-        for (std::size_t i = 1; i <= 16 && q + i < size; ++i) n += b[q + i];
-        if (n > 256) fail("a Huffman table holds " + std::to_string(n) + " codes (at most 256)");
-        left -= long(17 + n);
-        q += 17 + n;
-      }
-    }
-    p += 2 + len;
-  }
-}
-
 RgbImage decode_image_memory(const void* data, std::size_t bytes, const std::string& origin) {
   LC_CHECK(bytes <= std::size_t(0x7fffffff), origin, ": cannot decode: ", bytes, " bytes is too large");
-  check_image_bytes(static_cast<const std::uint8_t*>(data), bytes, origin);
+  const auto* b = static_cast<const std::uint8_t*>(data);
+  if (bytes >= 2 && b[0] == 0xFF && b[1] == 0xD8) return decode_jpeg(b, bytes, origin);
   int w = 0, h = 0, n = 0;
-  unsigned char* pixels =
-      stbi_load_from_memory(static_cast<const stbi_uc*>(data), int(bytes), &w, &h, &n, 3);
+  if (stbi_info_from_memory(b, int(bytes), &w, &h, &n)) check_decoded_size(w, h, origin);
+  unsigned char* pixels = stbi_load_from_memory(b, int(bytes), &w, &h, &n, 3);
   return from_stb(pixels, w, h, origin);
 }
 
@@ -144,64 +154,6 @@ void check_image_size(int width, int height, const std::string& origin) {
            ": classify and segment need at least ", kMinImageSide, "x", kMinImageSide, " pixels");
   LC_CHECK(width <= kMaxImageSide && height <= kMaxImageSide, origin, ": image is ", width, "x", height,
            ": larger than the limit of ", kMaxImageSide, " pixels per side");
-}
-
-namespace {
-
-// stb reports an allocation failure as "outofmem", or, after falling through its decoders, as
-// another format's complaint. When decoding failed and the image's own buffer cannot be
-// allocated either, memory is what failed.
-[[noreturn]] void decode_failed(int w, int h, int channels, const std::string& origin) {
-  const char* why = stbi_failure_reason();
-  const std::size_t need = std::size_t(w) * std::size_t(h) * std::size_t(channels);
-  void* probe = need ? std::malloc(need) : nullptr;
-  const bool oom = (why && std::strcmp(why, "outofmem") == 0) || (need && !probe);
-  std::free(probe);
-  if (oom)
-    LC_FAIL(origin, ": cannot decode: out of memory (the ", w, "x", h, " image needs at least ",
-            (need + (1u << 20) - 1) >> 20, " MiB)");
-  LC_FAIL(origin, ": cannot decode: ", why ? why : "unknown image format");
-}
-
-}  // namespace
-
-InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin) {
-  LC_CHECK(size <= std::size_t(0x7fffffff), origin, ": cannot decode: ", size, " bytes is too large");
-  check_image_bytes(bytes, size, origin);
-  int w = 0, h = 0, n = 0;
-  if (!stbi_info_from_memory(bytes, int(size), &w, &h, &n)) {
-    const char* why = stbi_failure_reason();
-    LC_FAIL(origin, ": cannot decode: ", why ? why : "unknown image format");
-  }
-  check_image_size(w, h, origin);
-  const bool has_alpha = n == 2 || n == 4;
-  const int want = has_alpha ? 4 : 3;
-  int w2 = 0, h2 = 0, n2 = 0;
-  unsigned char* px = stbi_load_from_memory(bytes, int(size), &w2, &h2, &n2, want);
-  if (!px) decode_failed(w, h, want, origin);
-  std::unique_ptr<unsigned char, void (*)(void*)> owned(px, stbi_image_free);
-  LC_CHECK(w2 == w && h2 == h, origin, ": cannot decode: size changed between header and data");
-  InputImage in;
-  in.image.width = w;
-  in.image.height = h;
-  const std::size_t npx = std::size_t(w) * std::size_t(h);
-  try {
-    if (!has_alpha) {
-      in.image.rgb.assign(px, px + npx * 3);
-      return in;
-    }
-    in.image.rgb.resize(npx * 3);
-    in.alpha.resize(npx);
-  } catch (const std::bad_alloc&) {
-    LC_FAIL(origin, ": out of memory for the ", w, "x", h, " image (", (npx * 4) >> 20, " MiB)");
-  }
-  for (std::size_t i = 0; i < npx; ++i) {
-    in.image.rgb[i * 3 + 0] = px[i * 4 + 0];
-    in.image.rgb[i * 3 + 1] = px[i * 4 + 1];
-    in.image.rgb[i * 3 + 2] = px[i * 4 + 2];
-    in.alpha[i] = px[i * 4 + 3];
-  }
-  return in;
 }
 
 

@@ -1,13 +1,13 @@
-// Image files in and out: decoding JPEG/PNG/BMP/TGA/GIF (first frame) with stb_image into 8-bit
-// RGB, writing PNG with stb_image_write, and resizing 8-bit RGB images for the data set loader.
+// Image files in and out: decoding JPEG (libjpeg-turbo) and PNG/BMP/TGA/GIF (first frame, stb_image)
+// into 8-bit RGB, writing PNG with stb_image_write, and resizing 8-bit RGB images for the data set loader.
 // Every image here is interleaved 8-bit RGB, rows top to bottom, HWC: pixel (y, x) channel c is at
 // rgb[(y * width + x) * 3 + c].
-// Colour conversion on decoding (stb_image's, with 3 requested channels): grey is replicated into
+// Colour conversion on decoding (3 requested channels): grey is replicated into
 // R, G and B; grey+alpha and RGBA drop the alpha channel (no compositing against a background);
 // 16-bit PNG is reduced to 8 bits.
 // Also the input images of classify and segment (any size, alpha kept, size limits).
-// Depends on: stb_image / stb_image_write (Debian libstb-dev; model/image_io.cpp is the only .cpp
-// with their implementations), kernels/image/image.h (resize), model/file_io.h (reading),
+// Depends on: libjpeg-turbo's TurboJPEG API, stb_image / stb_image_write (Debian libstb-dev;
+// model/image_io.cpp is the only .cpp with their implementations), kernels/image/image.h (resize), model/file_io.h (reading),
 // kernels/common/check.h.
 #pragma once
 
@@ -24,9 +24,11 @@ struct RgbImage {
 };
 
 // Decodes an image file into RGB. Throws lc::Error "<path>: cannot read: <reason>" when the file
-// cannot be opened, "<path>: cannot decode: <stb_image's reason>" when the bytes are not an image it
-// understands (corrupt, truncated, unsupported format). Thread-safe (stb_image keeps its failure
-// reason in thread-local storage).
+// cannot be opened, "<path>: cannot decode: <the decoder's reason>" when the bytes are not an image
+// it understands (corrupt, truncated, unsupported format; a JPEG with corrupt data, which libjpeg
+// would only warn about, included), "<path>: cannot decode: out of memory (...)" when its pixels do
+// not fit, and "<path>: image is WxH: larger than the limit ..." beyond kMaxImageSide. Thread-safe
+// (stb_image keeps its failure reason in thread-local storage; one TurboJPEG handle per call).
 RgbImage decode_image_file(const std::string& path);
 // The same for bytes in memory; `origin` names the source in errors.
 RgbImage decode_image_memory(const void* data, std::size_t bytes, const std::string& origin);
@@ -47,11 +49,6 @@ inline void write_png(const std::string& path, const RgbImage& img) {
 // linearisation, rounded half up. Returns a copy when the size already matches.
 RgbImage resize_rgb(const RgbImage& img, int out_width, int out_height);
 
-// Checks made on the bytes before stb_image sees them (the decoders here call it first): a JPEG
-// Huffman table of more than 256 codes, which overflows stb_image 2.27's tables, throws
-// "<origin>: cannot decode: Corrupt JPEG: ...".
-void check_image_bytes(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
-
 // ---- Input images of classify and segment ------------------------------------------------------
 
 // The largest accepted image side (window mode reads by tiles, so memory does not grow with the
@@ -65,14 +62,8 @@ struct InputImage {
   std::vector<std::uint8_t> alpha;  // empty, or width * height bytes (0 = transparent)
 };
 
-// Decodes an image in memory with stb_image (`origin` names it in messages; the decoder of the
-// training data, fuzzed by fuzz/fuzz_image.cpp). The size is read from the header first: a side
-// above kMaxImageSide or below kMinImageSide is refused before decoding ("<origin>: image is 1x1:
-// ..."). Truncated / corrupt bytes throw "<origin>: cannot decode: <reason>"; an allocation
-// failure reads "cannot decode: out of memory (...)". Input files of classify and segment are read
-// through GDAL instead (model/inference.h read_input_image).
-InputImage decode_input_image(const std::uint8_t* bytes, std::size_t size, const std::string& origin);
-// The same checks for an image already in memory (tests).
+// Refuses a size classify and segment cannot use ("<origin>: image is 1x1: ..."); input files
+// of classify and segment are read through GDAL (model/inference.h read_input_image).
 void check_image_size(int width, int height, const std::string& origin);
 
 }  // namespace lc

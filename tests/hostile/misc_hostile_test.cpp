@@ -103,25 +103,20 @@ TEST(CpuHostileModelJson, NumberOverflowIsAOneLineErrorNamingTheFile) {
   }
 }
 
-// Found by fuzz_image: a JPEG Huffman table with more than 256 codes overflows stb_image 2.27's
-// tables (undefined behaviour, a write past an array); it must be refused before stb sees it.
-TEST(CpuHostileImage, JpegHuffmanTableOverflowIsRefused) {
-  // The second has extra FF fill bytes before SOI, which stb accepts.
-  for (const char* name : {"regress-huffman-overflow.jpg", "regress-huffman-overflow-3.jpg"})
-  for (int pass = 0; pass < 2; ++pass) {
+// Found by fuzz_image in stb_image 2.27's JPEG decoder: a Huffman table of more than 256 codes
+// (a write past its tables; the third file has FF fill bytes before SOI, which stb accepted) and
+// a code its tables do not hold (a read far outside them). Each must be refused cleanly.
+TEST(CpuHostileImage, CraftedJpegsAreRefused) {
+  for (const char* name : {"regress-huffman-overflow.jpg", "regress-huffman-overflow-2.jpg",
+                           "regress-huffman-overflow-3.jpg", "regress-stb-huff-decode-oob.jpg"}) {
     const std::string path = std::string(LC_SOURCE_DIR) + "/fuzz/corpus/image/" + name;
     const std::string bytes = read_text_file(path);
     ASSERT_FALSE(bytes.empty()) << path;
     try {
-      if (pass == 0)
-        (void)decode_input_image(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), "x.jpg");
-      else
-        (void)decode_image_memory(bytes.data(), bytes.size(), "x.jpg");
-      ADD_FAILURE() << "decoded";
+      (void)decode_image_memory(bytes.data(), bytes.size(), "x.jpg");
+      ADD_FAILURE() << name << " decoded";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("x.jpg: cannot decode: Corrupt JPEG: a Huffman table holds"),
-                std::string::npos)
-          << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind("x.jpg: cannot decode: ", 0), 0u) << e.what();
     }
   }
 }
