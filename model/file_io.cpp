@@ -3,10 +3,13 @@
 // Depends on: model/file_io.h, kernels/common/check.h, POSIX.
 #include "model/file_io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -158,8 +161,29 @@ void sync_directory(const std::string& dir) {
   }
 }
 
+// Removes "<name>.tmp.<pid>" files beside `path` whose process is gone.
+void remove_stale_temps(const std::string& path) {
+  const std::string dir = dir_of(path), prefix = temp_name_prefix(base_of(path));
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = n.substr(prefix.size());
+    if (digits.size() > 10 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    const long pid = std::stol(digits);
+    if (pid == long(::getpid()) || pid <= 0) continue;
+    if (::kill(pid_t(pid), 0) != 0 && errno == ESRCH) stale.push_back((path.find('/') == std::string::npos ? n : (dir == "/" ? "/" : dir + "/") + n));
+  }
+  ::closedir(d);
+  for (const std::string& s : stale) ::unlink(s.c_str());
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   LC_CHECK(!path_.empty(), "cannot write a file with an empty name");
+  remove_stale_temps(path_);
   temp_ = temp_path_for(path_, long(::getpid()));
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd_ < 0) LC_FAIL(path_, ": cannot create ", temp_, ": ", std::strerror(errno));

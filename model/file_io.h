@@ -59,6 +59,9 @@ std::string fit_name(const std::string& name, const std::string& suffix, std::si
 // ("<...>.tmp."), which stale-temp cleanup matches.
 std::string temp_path_for(const std::string& path, long pid);
 std::string temp_name_prefix(const std::string& name);
+// Removes the temporary files of `path` ("<name>.tmp.<pid>") left by processes that are gone
+// (killed during a write); those of live processes stay. AtomicFile calls it before writing.
+void remove_stale_temps(const std::string& path);
 
 // ----- Reading ---------------------------------------------------------------------------------
 
@@ -76,7 +79,7 @@ void check_readable_file(const std::string& path);
 // `path`, then fsyncs the directory. On any failure the temporary file is removed, `path` is
 // untouched, and lc::Error names the path and the failing step. The output layer
 // (model/output_set.h) checks targets, locks them and commits several files together; this class
-// is its single-file building block.
+// is its single-file building block. Creating one first removes stale temporary files of `path`.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);  // creates the temporary file (throws when it cannot)

@@ -38,26 +38,6 @@ std::string in_dir(const std::string& dir, const std::string& name, const std::s
   return (dir == "/" ? "/" : dir + "/") + name;
 }
 
-// Removes "<name>.tmp.<pid>" files beside `path` whose process is gone.
-void remove_stale_temps(const std::string& path) {
-  const std::string dir = dir_of(path), prefix = temp_name_prefix(base_of(path));
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  std::vector<std::string> stale;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string n = e->d_name;
-    if (n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string digits = n.substr(prefix.size());
-    if (digits.size() > 10 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      continue;
-    const long pid = std::stol(digits);
-    if (pid == long(::getpid()) || pid <= 0) continue;
-    if (::kill(pid_t(pid), 0) != 0 && errno == ESRCH) stale.push_back(in_dir(dir, n, path));
-  }
-  ::closedir(d);
-  for (const std::string& s : stale) ::unlink(s.c_str());
-}
-
 }  // namespace
 
 void check_output_target(const std::string& path, const std::string& role) {

@@ -27,6 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::read_text_file;
 using test::TempDir;
+using test::dead_pid;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -117,14 +118,6 @@ TEST(CpuOutputSet, TemporaryNamesFitTheNameLimit) {
   EXPECT_EQ(read_text_file(target), "{}\n");
 }
 
-// A pid that is certainly gone: a child that exited and was reaped.
-long dead_pid() {
-  const pid_t p = ::fork();
-  if (p == 0) ::_exit(0);
-  ::waitpid(p, nullptr, 0);
-  return long(p);
-}
-
 TEST(CpuOutputSet, RemovesStaleTemporaryFilesOfDeadProcessesOnly) {
   TempDir dir("hostile_out");
   const std::string target = dir.file("m.ckpt");
@@ -140,6 +133,19 @@ TEST(CpuOutputSet, RemovesStaleTemporaryFilesOfDeadProcessesOnly) {
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(live));
   EXPECT_TRUE(fs::exists(dir.file("m.ckpt.tmp.notapid")));
+}
+
+// Single files written on their own (the data cache, bench JSON) clean up after killed writers too.
+TEST(CpuOutputSet, AtomicFileRemovesStaleTemporaryFilesOfDeadProcessesOnly) {
+  TempDir dir("hostile_out");
+  const std::string target = dir.file("ucm.lcdata");
+  const std::string stale = temp_path_for(target, dead_pid()), live = temp_path_for(target, long(::getppid()));
+  std::ofstream(stale) << "old";
+  std::ofstream(live) << "busy";
+  write_file_atomic(target, std::string("new"));
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_EQ(read_text_file(target), "new");
 }
 
 TEST(CpuOutputSet, SecondWriterIsRefusedWhileTheFirstHoldsTheLock) {

@@ -29,6 +29,7 @@ using hostile::q;
 using test::read_text_file;
 using test::run_logged;
 using test::TempDir;
+using test::dead_pid;
 
 // Files in the folder other than the generated inputs.
 std::vector<std::string> outputs_in(const TempDir& dir) {
@@ -99,13 +100,6 @@ TEST(CpuHostileTrain, BadOutputLocationsFailBeforeTheFirstEpoch) {
   if (ro) ::umount(dir.file("ro").c_str());
   EXPECT_EQ(outputs_in(dir), std::vector<std::string>{"o"});
   EXPECT_TRUE(fs::is_empty(dir.file("o")));
-}
-
-long dead_pid() {
-  const pid_t p = ::fork();
-  if (p == 0) ::_exit(0);
-  ::waitpid(p, nullptr, 0);
-  return long(p);
 }
 
 TEST(CpuHostileTrain, StaleTempsGoAndUnfinishedRunsOrOtherFilesStay) {
