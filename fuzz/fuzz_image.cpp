@@ -1,6 +1,6 @@
 // Fuzz target: the training data's image decoder (model/image_io.h decode_image_memory:
 // libjpeg-turbo for JPEG, stb_image for PNG/BMP/TGA/GIF). Images of classify and segment are
-// read through GDAL (model/raster.h) instead. Headers declaring more than 4 M pixels are skipped
+// read through GDAL (model/raster.h) instead. Headers declaring more than 1 M pixels are skipped
 // here: they decode into gigabytes, which is the size limit's business (kMaxImageSide), not the
 // parser's.
 // Depends on: model/image_io.h, stb_image and TurboJPEG (header sizes), libFuzzer.
@@ -37,7 +37,7 @@ std::int64_t declared_pixels(const std::uint8_t* data, std::size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size > 0x7fffffff || declared_pixels(data, size) > (std::int64_t(1) << 22)) return 0;
+  if (size > 0x7fffffff || declared_pixels(data, size) > (std::int64_t(1) << 20)) return 0;
   try {
     const lc::RgbImage img = lc::decode_image_memory(data, size, "fuzz");
     if (img.rgb.size() != std::size_t(img.width) * std::size_t(img.height) * 3) __builtin_trap();
