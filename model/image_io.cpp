@@ -1,10 +1,12 @@
-// Image decoding (libjpeg-turbo for JPEG, stb_image for the rest), PNG writing (stb_image_write) and RGB resizing (the image op's host
+// Image decoding (libjpeg-turbo for JPEG, libpng for PNG, stb_image for BMP/TGA/GIF), PNG writing (stb_image_write) and RGB resizing (the image op's host
 // resize, kernels/image). This is the one translation unit that holds the stb implementations.
-// Depends on: /usr/include/stb (libstb-dev), turbojpeg.h (libturbojpeg0-dev), kernels/image/image.h (lc::cpu::resize_u8),
+// Depends on: /usr/include/stb (libstb-dev), turbojpeg.h (libturbojpeg0-dev), png.h (libpng-dev),
+// kernels/image/image.h (lc::cpu::resize_u8),
 // kernels/common/check.h.
 #include "model/image_io.h"
 
 #include <algorithm>
+#include <csetjmp>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include "model/file_io.h"
 #include "kernels/image/image.h"
 
+#include <png.h>
 #include <turbojpeg.h>
 
 // The stb headers are third-party code: keep their warnings out of ours.
@@ -29,7 +32,8 @@
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
 #pragma GCC diagnostic ignored "-Wcast-qual"
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_NO_JPEG          // JPEG is libjpeg-turbo's (below)
+#define STBI_NO_JPEG          // JPEG is libjpeg-turbo's, PNG libpng's (below)
+#define STBI_NO_PNG
 #define STBI_NO_PSD           // formats no data set or scene comes in
 #define STBI_NO_PIC
 #define STBI_NO_PNM
@@ -103,6 +107,74 @@ RgbImage decode_jpeg(const std::uint8_t* b, std::size_t size, const std::string&
   return img;
 }
 
+// PNG through libpng (stb_image 2.27 grows its buffer to a chunk's declared length: a 147-byte file
+// asked for 2 GiB). Transforms as the other decoders and GDAL: palette and low-bit grey expanded,
+// 16-bit samples reduced to their high byte, alpha dropped without compositing, grey replicated;
+// no gamma correction (the stored values, as GDAL reads them for classify and segment).
+struct PngRead {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  const std::uint8_t* bytes = nullptr;
+  std::size_t size = 0, at = 0;
+  char message[256] = "";
+  ~PngRead() { png_destroy_read_struct(&png, &info, nullptr); }
+};
+
+void png_failed(png_structp p, png_const_charp message) {
+  auto* r = static_cast<PngRead*>(png_get_error_ptr(p));
+  std::snprintf(r->message, sizeof r->message, "%s", message);
+  png_longjmp(p, 1);
+}
+
+void png_warned(png_structp, png_const_charp) {}
+
+void png_source(png_structp p, png_bytep out, png_size_t n) {
+  auto* r = static_cast<PngRead*>(png_get_io_ptr(p));
+  if (n > r->size - r->at) png_error(p, "truncated file");
+  std::memcpy(out, r->bytes + r->at, n);
+  r->at += n;
+}
+
+// libpng reports errors by longjmp: no object with a destructor lives in this frame (the pixels
+// and row pointers are the caller's). Returns false with r.message set on a libpng error; throws
+// lc::Error (between libpng calls) on a size beyond the limit or out of memory.
+bool png_decode(PngRead& r, RgbImage& img, std::vector<png_bytep>& rows, const std::string& origin) {
+  if (setjmp(png_jmpbuf(r.png))) return false;
+  png_set_read_fn(r.png, &r, png_source);
+  png_read_info(r.png, r.info);
+  png_set_expand(r.png);
+  png_set_strip_16(r.png);
+  png_set_strip_alpha(r.png);
+  png_set_gray_to_rgb(r.png);
+  png_set_interlace_handling(r.png);
+  png_read_update_info(r.png, r.info);
+  const int w = int(png_get_image_width(r.png, r.info)), h = int(png_get_image_height(r.png, r.info));
+  check_decoded_size(w, h, origin);
+  if (png_get_rowbytes(r.png, r.info) != std::size_t(w) * 3) png_error(r.png, "unexpected row layout");
+  img.width = w;
+  img.height = h;
+  img.rgb = pixel_buffer(w, h, origin);
+  rows.resize(std::size_t(h));
+  for (int y = 0; y < h; ++y) rows[std::size_t(y)] = img.rgb.data() + std::size_t(y) * std::size_t(w) * 3;
+  png_read_image(r.png, rows.data());
+  png_read_end(r.png, nullptr);
+  return true;
+}
+
+RgbImage decode_png(const std::uint8_t* b, std::size_t size, const std::string& origin) {
+  PngRead r;
+  r.bytes = b;
+  r.size = size;
+  r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, png_failed, png_warned);
+  LC_CHECK(r.png, origin, ": cannot decode: out of memory");
+  r.info = png_create_info_struct(r.png);
+  LC_CHECK(r.info, origin, ": cannot decode: out of memory");
+  RgbImage img;
+  std::vector<png_bytep> rows;
+  if (!png_decode(r, img, rows, origin)) LC_FAIL(origin, ": cannot decode: ", r.message);
+  return img;
+}
+
 }  // namespace
 
 RgbImage decode_image_file(const std::string& path) {
@@ -115,6 +187,7 @@ RgbImage decode_image_memory(const void* data, std::size_t bytes, const std::str
   LC_CHECK(bytes <= std::size_t(0x7fffffff), origin, ": cannot decode: ", bytes, " bytes is too large");
   const auto* b = static_cast<const std::uint8_t*>(data);
   if (bytes >= 2 && b[0] == 0xFF && b[1] == 0xD8) return decode_jpeg(b, bytes, origin);
+  if (bytes >= 8 && png_sig_cmp(b, 0, 8) == 0) return decode_png(b, bytes, origin);
   int w = 0, h = 0, n = 0;
   if (stbi_info_from_memory(b, int(bytes), &w, &h, &n)) check_decoded_size(w, h, origin);
   unsigned char* pixels = stbi_load_from_memory(b, int(bytes), &w, &h, &n, 3);

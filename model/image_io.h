@@ -1,12 +1,12 @@
-// Image files in and out: decoding JPEG (libjpeg-turbo) and PNG/BMP/TGA/GIF (first frame, stb_image)
-// into 8-bit RGB, writing PNG with stb_image_write, and resizing 8-bit RGB images for the data set loader.
+// Image files in and out: decoding JPEG (libjpeg-turbo), PNG (libpng) and BMP/TGA/GIF (first frame,
+// stb_image) into 8-bit RGB, writing PNG with stb_image_write, and resizing 8-bit RGB images for the data set loader.
 // Every image here is interleaved 8-bit RGB, rows top to bottom, HWC: pixel (y, x) channel c is at
 // rgb[(y * width + x) * 3 + c].
 // Colour conversion on decoding (3 requested channels): grey is replicated into
 // R, G and B; grey+alpha and RGBA drop the alpha channel (no compositing against a background);
 // 16-bit PNG is reduced to 8 bits.
 // Also the input images of classify and segment (any size, alpha kept, size limits).
-// Depends on: libjpeg-turbo's TurboJPEG API, stb_image / stb_image_write (Debian libstb-dev;
+// Depends on: libjpeg-turbo's TurboJPEG API, libpng, stb_image / stb_image_write (Debian libstb-dev;
 // model/image_io.cpp is the only .cpp with their implementations), kernels/image/image.h (resize), model/file_io.h (reading),
 // kernels/common/check.h.
 #pragma once

@@ -8,7 +8,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  cmake ninja-build g++ pkg-config libgtest-dev libstb-dev libturbojpeg0-dev libcli11-dev nlohmann-json3-dev \
+  cmake ninja-build g++ pkg-config libgtest-dev libstb-dev libturbojpeg0-dev libpng-dev libcli11-dev nlohmann-json3-dev \
   libopenblas-dev libgdal-dev libproj-dev gdal-bin libnetcdf-dev libgsl-dev libplplot-dev \
   plplot-driver-cairo clang libomp-dev libcurl4-openssl-dev libarchive-dev libssl-dev >/dev/null
 echo "dependencies installed"

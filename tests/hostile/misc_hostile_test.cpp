@@ -105,10 +105,12 @@ TEST(CpuHostileModelJson, NumberOverflowIsAOneLineErrorNamingTheFile) {
 
 // Found by fuzz_image in stb_image 2.27's JPEG decoder: a Huffman table of more than 256 codes
 // (a write past its tables; the third file has FF fill bytes before SOI, which stb accepted) and
-// a code its tables do not hold (a read far outside them). Each must be refused cleanly.
-TEST(CpuHostileImage, CraftedJpegsAreRefused) {
+// a code its tables do not hold (a read far outside them); and in its PNG decoder, an IDAT chunk
+// whose declared length made it ask for 2 GiB. Each must be refused cleanly.
+TEST(CpuHostileImage, CraftedImagesAreRefused) {
   for (const char* name : {"regress-huffman-overflow.jpg", "regress-huffman-overflow-2.jpg",
-                           "regress-huffman-overflow-3.jpg", "regress-stb-huff-decode-oob.jpg"}) {
+                           "regress-huffman-overflow-3.jpg", "regress-stb-huff-decode-oob.jpg",
+                           "regress-stb-png-idat-2gib.png"}) {
     const std::string path = std::string(LC_SOURCE_DIR) + "/fuzz/corpus/image/" + name;
     const std::string bytes = read_text_file(path);
     ASSERT_FALSE(bytes.empty()) << path;
