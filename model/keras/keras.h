@@ -2,8 +2,9 @@
 //
 // Import reads a Keras model, told by its content (not its name):
 //   - a Keras 3 `.keras` zip: config.json (the model config) and model.weights.h5, whose weights sit
-//     in layers/<name>/vars/<i> (the group's "name" attribute gives the layer's name; Keras's own
-//     naming, conv2d, conv2d_1, ..., is the fallback);
+//     in layers/<generic name>/vars/<i>, the generic names being Keras's per class in layer order
+//     (conv2d, conv2d_1, ...; as Keras loads them), else the group whose "name" attribute is the
+//     layer's name;
 //   - a legacy Keras 2 / tf.keras `.h5`: the root attribute model_config and
 //     model_weights/<layer>/ with the attribute weight_names.
 // The config must be a Sequential or a functional chain of the layers keras_config.cpp maps

@@ -237,7 +237,6 @@ Translation translate_config(const json& model, const std::string& origin) {
   cur.origin = origin;
   cur.t.spec.name = model["config"].value("name", std::string("keras_model"));
   json shape = input_shape_of(model["config"]);
-  if (shape.is_null() && model["config"].contains("build_input_shape")) shape = model["config"]["build_input_shape"];
   for (const json& l : layers) {
     const std::string lcls = l.value("class_name", "");
     const json c = l.value("config", json::object());
@@ -247,6 +246,7 @@ Translation translate_config(const json& model, const std::string& origin) {
     if (lcls == "InputLayer") continue;
     translate_layer(cur, name, lcls, c);
   }
+  if (shape.is_null() && model["config"].contains("build_input_shape")) shape = model["config"]["build_input_shape"];
   LC_CHECK(shape.is_array() && shape.size() == 4 && shape[1].is_number_integer() && shape[2].is_number_integer() &&
                shape[3].is_number_integer(),
            origin, ": the model has no fixed input shape [batch, height, width, channels] (got ", shape.dump(), ")");

@@ -115,7 +115,7 @@ class WeightSource {
   virtual std::vector<Array> arrays(const LayerBinding& b) = 0;
 };
 
-// Keras 3 model.weights.h5: layers/<key>/vars/0, 1, ...
+// Keras 3 model.weights.h5: layers/<generic name>/vars/0, 1, ...
 class Keras3Weights final : public WeightSource {
  public:
   Keras3Weights(H5 file, std::string origin) : file_(std::move(file)), origin_(std::move(origin)) {
@@ -129,20 +129,19 @@ class Keras3Weights final : public WeightSource {
     }
   }
   std::vector<Array> arrays(const LayerBinding& b) override {
-    std::string vars;
-    if (auto it = by_name_.find(b.keras_name); it != by_name_.end()) {
+    // Keras loads by its generic names in layer order (conv2d, conv2d_1, ...); a file written
+    // otherwise may still name its groups by the "name" attribute.
+    const std::string base = snake_case(b.keras_class);
+    const int n = seen_[base]++;
+    std::string vars = "layers/" + (n == 0 ? base : base + "_" + std::to_string(n)) + "/vars";
+    if (auto it = by_name_.find(b.keras_name); !keras::h5_has(file_.id(), vars) && it != by_name_.end())
       vars = it->second;
-    } else {  // older files: no name attribute, Keras's generic names in order
-      const std::string base = snake_case(b.keras_class);
-      const int n = seen_[base]++;
-      vars = "layers/" + (n == 0 ? base : base + "_" + std::to_string(n)) + "/vars";
-    }
     LC_CHECK(keras::h5_has(file_.id(), vars), origin_, ": no weights for layer '", b.keras_name, "' (", b.keras_class,
              "): the weights file belongs to another model");
     const H5 g = keras::h5_open_group(file_.id(), vars, origin_);
     std::vector<Array> out;
-    const std::size_t n = keras::h5_children(g.id()).size();
-    for (std::size_t i = 0; i < n; ++i) out.push_back(keras::h5_read_array(g.id(), std::to_string(i), origin_ + " " + vars));
+    const std::size_t count = keras::h5_children(g.id()).size();
+    for (std::size_t i = 0; i < count; ++i) out.push_back(keras::h5_read_array(g.id(), std::to_string(i), origin_ + " " + vars));
     return out;
   }
 
