@@ -9,9 +9,12 @@
 # the UC Merced 64x64 data set in class-per-folder layout (the project's shared data folder).
 #
 #   $VENV/bin/python tests/keras/make_keras_fixtures.py --data ../shared/datasets/ucmerced64
-#   # Check an exported file in Keras (prints the largest difference to the recorded probabilities
-#   # of the same images, which must come from the checkpoint the file was exported from):
-#   $VENV/bin/python tests/keras/make_keras_fixtures.py --check exported.keras --probs probs.f32
+#   # Check a file landcover exported: Keras loads it and predicts what `landcover classify` gives
+#   # with the checkpoint it came from, on the fixture images (prints the largest difference):
+#   build/landcover export-keras m.ckpt --out m.keras
+#   $VENV/bin/python tests/keras/make_keras_fixtures.py --check m.keras --landcover build/landcover \
+#       --checkpoint m.ckpt --classes tests/keras/fixtures/classes.txt
+#   # or against recorded probabilities: --check m.keras --probs tests/keras/fixtures/eurosat_cnn_probs.f32
 #
 # Files written (little-endian, row-major):
 #   eurosat_cnn.keras, eurosat_cnn.h5   the trained notebook model (10 classes)
@@ -140,18 +143,45 @@ def generate(args):
     print("top classes:", probs.argmax(1), "max prob", probs.max(1))
 
 
+def landcover_probs(args, x):
+    """landcover's probabilities of the images x (N x H x W x 3 uint8) with `classify --json`."""
+    import subprocess
+    import tempfile
+    import tensorflow as tf
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, img in enumerate(x):
+            paths.append(os.path.join(tmp, f"img{i}.png"))
+            tf.io.write_file(paths[-1], tf.io.encode_png(img))
+        out = subprocess.run([args.landcover, "classify", "--backend", "cpu", "--json", "--top", "1000",
+                              "--model", args.checkpoint] + paths, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def check(args):
     import keras
     fixtures = args.out
     man = json.load(open(os.path.join(fixtures, "manifest.json")))
     n, h, w, c = man["images"], man["height"], man["width"], man["channels"]
     x = np.fromfile(os.path.join(fixtures, "inputs_u8.bin"), np.uint8).reshape(n, h, w, c)
-    ref = np.fromfile(args.probs, np.float32).reshape(n, -1)
     model = keras.models.load_model(args.check, compile=False)
     probs = model.predict(x.astype(np.float32) / 255.0, verbose=0)
+    if args.probs:
+        ref = np.fromfile(args.probs, np.float32).reshape(n, -1)
+        what = args.probs
+    else:
+        # The class order of the checkpoint: classify prints names; the exported Dense has the
+        # checkpoint's class order, so map names to indices with --classes (one per line).
+        rows = landcover_probs(args, x)
+        classes = [l.strip() for l in open(args.classes) if l.strip()]
+        ref = np.zeros_like(probs)
+        for i, r in enumerate(rows):
+            for t in r["top"]:
+                ref[i, classes.index(t["class"])] = t["probability"]
+        what = f"landcover classify --model {args.checkpoint}"
     d = np.abs(probs - ref).max()
     print(f"{args.check}: Keras {keras.__version__} loaded it ({len(model.layers)} layers); "
-          f"max |Keras - landcover| over {n}x{ref.shape[1]} probabilities: {d:.3g}; "
+          f"max |Keras - {what}| over {n}x{ref.shape[1]} probabilities: {d:.3g}; "
           f"same top class: {int((probs.argmax(1) == ref.argmax(1)).sum())}/{n}")
     return 0 if d <= args.tolerance else 1
 
@@ -162,7 +192,10 @@ def main():
     p.add_argument("--data", help="UC Merced 64x64 class-per-folder root")
     p.add_argument("--out", default=os.path.join(here, "fixtures"))
     p.add_argument("--check", help="a .keras/.h5 file exported by landcover to load in Keras")
-    p.add_argument("--probs", help="with --check: landcover's N x classes float32 probabilities of inputs_u8.bin")
+    p.add_argument("--probs", help="with --check: N x classes float32 probabilities of inputs_u8.bin to compare with")
+    p.add_argument("--landcover", help="with --check: the landcover binary (compare with its classify)")
+    p.add_argument("--checkpoint", help="with --landcover: the checkpoint the file was exported from")
+    p.add_argument("--classes", help="with --landcover: the checkpoint's class names, one per line")
     p.add_argument("--tolerance", type=float, default=1e-5)
     args = p.parse_args()
     if args.check:
