@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the build dependencies from Debian's packages (clang and libomp-dev: the libFuzzer
+# Installs the build dependencies from Debian's packages (libhdf5-dev: Keras model files; clang and libomp-dev: the libFuzzer
 # build of scripts/fuzz.sh) (the CUDA toolkit with cuDNN, cuBLAS and
 # the NVTX headers is expected under /usr/local/cuda; without it, build with -DLC_WITH_CUDA=OFF).
 set -euo pipefail
