@@ -1,6 +1,6 @@
 // Keras exchange (model/keras/keras.h): the committed fixtures of tests/keras/fixtures/ (written by
-// tests/keras/make_keras_fixtures.py with Keras 3.15 / TensorFlow 2.20: the notebook's CNN trained
-// a few steps on UC Merced images, and a small functional chain) imported from .keras and .h5 must
+// tests/keras/make_keras_fixtures.py with Keras 3.15 / TensorFlow 2.21: the notebook's CNN trained
+// a few steps on UC Merced images, a small functional chain, a small model saved by Keras 2) imported from .keras and .h5 must
 // predict Keras's recorded probabilities; export -> import must give back every weight bit for bit;
 // bad files must fail with one line naming the file (and the layer). The check that Keras loads the
 // exported files is the generator's --check mode (needs TensorFlow; docs/KERAS.md has the numbers).
@@ -170,6 +170,10 @@ TEST(CpuKeras, FunctionalChainFromKeras3MatchesKeras) {
 TEST(CpuKeras, FunctionalChainFromLegacyH5MatchesKeras) {
   expect_matches_keras("small_functional.h5", "small_functional_probs.f32");
 }
+
+// Saved by Keras 2 itself (tf_keras): no InputLayer in its Sequential (batch_input_shape on the
+// first layer), weight names with ':0', a separate Activation("softmax").
+TEST(CpuKeras, SequentialFromKeras2H5MatchesKeras) { expect_matches_keras("keras2_small.h5", "keras2_small_probs.f32"); }
 
 TEST(CpuKeras, ImportGivesTheSeedNetworkAndAResumableCheckpoint) {
   const KerasImport r = import_keras(kDir + "eurosat_cnn.keras", {});

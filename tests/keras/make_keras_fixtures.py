@@ -5,7 +5,8 @@
 # small functional model (separate Activation / ELU layers, `valid`-free chain) saved the same way.
 # Run once by hand; the outputs are committed. Not part of the build or CI.
 #
-# Requirements: Python 3.10+, TensorFlow 2.16+ with Keras 3 (`pip install tensorflow-cpu h5py`),
+# Requirements: Python 3.10+, TensorFlow 2.16+ with Keras 3 and tf_keras (Keras 2) (`pip install
+# tensorflow-cpu tf_keras h5py`),
 # the UC Merced 64x64 data set in class-per-folder layout (the project's shared data folder).
 #
 #   $VENV/bin/python tests/keras/make_keras_fixtures.py --data ../shared/datasets/ucmerced64
@@ -18,6 +19,7 @@
 #
 # Files written (little-endian, row-major):
 #   eurosat_cnn.keras, eurosat_cnn.h5   the trained notebook model (10 classes)
+#   keras2_small.h5, keras2_small_probs.f32   a small Sequential saved by Keras 2 itself (tf_keras)
 #   small_functional.keras, small_functional.h5   a functional chain (Conv2D linear + Activation elu,
 #                                       ELU layer, MaxPooling2D, Flatten, Dense + Softmax layer)
 #   classes.txt                         the 10 class names used (first 10 UC Merced classes, sorted)
@@ -92,6 +94,28 @@ def load_images(tf, root, classes, per_class):
     return np.stack(xs), np.array(ys, np.int32), files
 
 
+def generate_keras2(args, tf, x_train, y_train, x_rec_f):
+    """A model saved by Keras 2 itself (tf_keras): Sequential without InputLayer (the input shape in
+    the first layer's batch_input_shape), weight names with ':0', fixed-length name attributes."""
+    import tf_keras as k2
+    L = k2.layers
+    k2.utils.set_random_seed(99)
+    m = k2.Sequential([
+        L.BatchNormalization(input_shape=(64, 64, 3)),
+        L.Conv2D(4, 3, padding="same", activation="elu"),
+        L.MaxPooling2D(),
+        L.Flatten(),
+        L.Dropout(0.25),
+        L.Dense(CLASSES),
+        L.Activation("softmax"),
+    ], name="keras2_small")
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    m.fit(x_train.astype(np.float32) / 255.0, y_train, batch_size=16, epochs=2, verbose=2)
+    m.save(os.path.join(args.out, "keras2_small.h5"), include_optimizer=False)
+    m.predict(x_rec_f, verbose=0).astype(np.float32).tofile(os.path.join(args.out, "keras2_small_probs.f32"))
+    return k2.__version__
+
+
 def generate(args):
     import tensorflow as tf
     import keras
@@ -128,12 +152,13 @@ def generate(args):
     small.save(os.path.join(out, "small_functional.h5"), include_optimizer=False)
     sprobs.tofile(os.path.join(out, "small_functional_probs.f32"))
 
+    keras2 = generate_keras2(args, tf, x_train, y_train, x_rec_f)
     x_rec.astype(np.uint8).tofile(os.path.join(out, "inputs_u8.bin"))
     with open(os.path.join(out, "classes.txt"), "w") as f:
         f.write("\n".join(classes) + "\n")
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump({"images": N_IMAGES, "height": 64, "width": 64, "channels": 3, "classes": CLASSES,
-                   "files": rec_files, "keras": keras.__version__, "tensorflow": tf.__version__}, f, indent=1)
+                   "files": rec_files, "keras": keras.__version__, "tf_keras": keras2, "tensorflow": tf.__version__}, f, indent=1)
     # Each saved file loads back in Keras and predicts the same.
     for name in ("eurosat_cnn.keras", "eurosat_cnn.h5"):
         again = keras.models.load_model(os.path.join(out, name), compile=False)
@@ -158,8 +183,26 @@ def landcover_probs(args, x):
     return json.loads(out)
 
 
-def check(args):
+def keras2_only(args):
+    import tensorflow as tf
     import keras
+    man = json.load(open(os.path.join(args.out, "manifest.json")))
+    classes = [l.strip() for l in open(os.path.join(args.out, "classes.txt")) if l.strip()]
+    keras.utils.set_random_seed(1234)
+    x_train, y_train, _ = load_images(tf, args.data, classes, 16)
+    n = man["images"]
+    x_rec = np.fromfile(os.path.join(args.out, "inputs_u8.bin"), np.uint8).reshape(n, 64, 64, 3)
+    man["tf_keras"] = generate_keras2(args, tf, x_train, y_train, x_rec.astype(np.float32) / 255.0)
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(man, f, indent=1)
+    return 0
+
+
+def check(args):
+    if args.keras2:
+        import tf_keras as keras
+    else:
+        import keras
     fixtures = args.out
     man = json.load(open(os.path.join(fixtures, "manifest.json")))
     n, h, w, c = man["images"], man["height"], man["width"], man["channels"]
@@ -197,11 +240,15 @@ def main():
     p.add_argument("--checkpoint", help="with --landcover: the checkpoint the file was exported from")
     p.add_argument("--classes", help="with --landcover: the checkpoint's class names, one per line")
     p.add_argument("--tolerance", type=float, default=1e-5)
+    p.add_argument("--keras2", action="store_true", help="with --check: load with tf_keras (Keras 2)")
+    p.add_argument("--keras2-only", action="store_true", help="(re)write only the tf_keras (Keras 2) fixture")
     args = p.parse_args()
     if args.check:
         return check(args)
     if not args.data:
         p.error("--data is required to generate the fixtures")
+    if args.keras2_only:
+        return keras2_only(args)
     generate(args)
     return 0
 
