@@ -161,7 +161,10 @@ Array h5_read_array(hid_t loc, const std::string& path, const std::string& origi
   for (int i = 0; i < rank; ++i) {
     a.shape.push_back(std::int64_t(dims[i]));
     numel *= dims[i];
-    LC_CHECK(numel <= (std::uint64_t(1) << 30), origin, ": dataset '", path, "' is too large");
+    // 2^27 floats (512 MiB) per tensor: far above any model landcover runs, and a forged shape
+    // cannot make the reader allocate more.
+    LC_CHECK(numel <= (std::uint64_t(1) << 27), origin, ": dataset '", path, "' is too large (", numel,
+             " values so far)");
   }
   a.data.resize(std::size_t(numel));
   if (numel > 0)
