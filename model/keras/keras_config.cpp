@@ -20,7 +20,8 @@ namespace {
 using json = nlohmann::json;
 
 const char* kSupported =
-    "InputLayer, BatchNormalization, Conv2D, MaxPooling2D, Flatten, Dense, Dropout, Activation, ELU, Softmax";
+    "InputLayer, Rescaling(1/255) first, BatchNormalization, Conv2D, MaxPooling2D, Flatten, Dense, Dropout, Activation, "
+    "ELU, Softmax";
 
 // Names of the layers feeding a functional layer, from its inbound_nodes (Keras 3:
 // {"args": [{"config": {"keras_history": [name, 0, 0]}}]}; Keras 2: [[[name, 0, 0, {}]]]).
@@ -185,6 +186,12 @@ void translate_layer(Cursor& cur, const std::string& name, const std::string& cl
   } else if (cls == "ELU") {
     LC_CHECK(get<double>(c, "alpha", w, 1.0) == 1.0, w, ": ELU alpha other than 1 is not supported");
     cur.fuse_elu(w);
+  } else if (cls == "Rescaling") {
+    // landcover feeds the network x / 255 (docs/MODEL.md): a first Rescaling(1/255) is that step.
+    const double scale = get<double>(c, "scale", w, 1.0), offset = get<double>(c, "offset", w, 0.0);
+    LC_CHECK(cur.t.spec.layers.empty() && std::fabs(scale * 255.0 - 1.0) < 1e-6 && offset == 0.0, w,
+             ": only a first Rescaling(1/255) is supported (landcover scales pixels by 1/255 itself)");
+    cur.t.notes.push_back("leading Rescaling(1/255) dropped: landcover scales pixels by 1/255 itself");
   } else if (cls == "Softmax") {
     const json axis = c.value("axis", json(-1));
     LC_CHECK(axis == json(-1) || axis == json::array({-1}), w, ": softmax over axis ", axis.dump(), " is not supported");
@@ -195,8 +202,8 @@ void translate_layer(Cursor& cur, const std::string& name, const std::string& cl
 }
 
 // The layer list in chain order; checks that a functional model is a plain chain.
-const json& chain_layers(const json& model, const std::string& origin, bool functional) {
-  const json& layers = model["config"]["layers"];
+json chain_layers(const json& model, const std::string& origin, bool functional) {
+  json layers = model["config"].value("layers", json());
   LC_CHECK(layers.is_array() && !layers.empty(), origin, ": the model config has no layers");
   if (!functional) return layers;
   std::string prev;
@@ -224,7 +231,7 @@ double tidy(float f) {
 
 }  // namespace
 
-Translation translate_config(const json& model, const std::string& origin) {
+static Translation translate_chain(const json& model, const std::string& origin) {
   LC_CHECK(model.is_object() && model.contains("class_name") && model.contains("config") &&
                model["config"].is_object(),
            origin, ": the model config is not a Keras model (no class_name / config)");
@@ -232,7 +239,7 @@ Translation translate_config(const json& model, const std::string& origin) {
   const bool functional = cls == "Functional" || cls == "Model";
   LC_CHECK(functional || cls == "Sequential", origin, ": model class '", cls,
            "' is not supported (Sequential, or a functional chain)");
-  const json& layers = chain_layers(model, origin, functional);
+  const json layers = chain_layers(model, origin, functional);
   Cursor cur;
   cur.origin = origin;
   cur.t.spec.name = model["config"].value("name", std::string("keras_model"));
@@ -260,6 +267,14 @@ Translation translate_config(const json& model, const std::string& origin) {
   if (cur.softmax_seen) cur.t.notes.push_back("final softmax dropped: landcover applies softmax to the scores itself");
   else cur.t.notes.push_back("the model ends without softmax: landcover reports softmax probabilities of its outputs");
   return std::move(cur.t);
+}
+
+Translation translate_config(const json& model, const std::string& origin) {
+  try {
+    return translate_chain(model, origin);
+  } catch (const json::exception& e) {  // a value of the wrong JSON type somewhere
+    LC_FAIL(origin, ": malformed model config: ", e.what());
+  }
 }
 
 std::vector<std::string> keras_layer_names(const ModelSpec& spec) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "kernels/common/check.h"
 #include "model/file_io.h"
@@ -430,9 +431,11 @@ KerasImport import_keras_bytes(const std::vector<std::uint8_t>& bytes, const std
     for (NamedTensor& x : layer_tensors(b, weights->arrays(b), layers[std::size_t(b.lc_layer)], origin))
       params.push_back(std::move(x));
   // Trainable first, then the batch-norm statistics (the checkpoint's order).
-  std::stable_partition(params.begin(), params.end(), [](const NamedTensor& x) {
-    return x.name.find("moving_") == std::string::npos;
-  });
+  std::set<std::string> state;
+  for (const LayerInfo& L : layers)
+    for (const ParamInfo& p : L.params)
+      if (!p.trainable) state.insert(p.name);
+  std::stable_partition(params.begin(), params.end(), [&](const NamedTensor& x) { return !state.count(x.name); });
   r.checkpoint = imported_checkpoint(t.spec, std::move(class_names), layers, std::move(params), origin);
   check_checkpoint_shapes(r.checkpoint, layers, origin);
   check_checkpoint_finite(r.checkpoint, origin);

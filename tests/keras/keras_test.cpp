@@ -175,6 +175,26 @@ TEST(CpuKeras, FunctionalChainFromLegacyH5MatchesKeras) {
 // first layer), weight names with ':0', a separate Activation("softmax").
 TEST(CpuKeras, SequentialFromKeras2H5MatchesKeras) { expect_matches_keras("keras2_small.h5", "keras2_small_probs.f32"); }
 
+// A first Rescaling(1/255) is landcover's own input scaling: the model with it fed raw pixels is the
+// fixture's model fed x / 255, so the recorded probabilities still apply.
+TEST(CpuKeras, LeadingRescalingIsTheInputScaling) {
+  auto add_rescaling = [](double scale) {
+    return edited_keras([scale](nlohmann::json& j) {
+      nlohmann::json layer;
+      layer["class_name"] = "Rescaling";
+      layer["config"] = {{"name", "rescaling"}, {"scale", scale}, {"offset", 0.0}};
+      nlohmann::json& layers = j["config"]["layers"];
+      layers.insert(layers.begin() + 1, layer);
+    });
+  };
+  const KerasImport r = import_keras_bytes(add_rescaling(1.0 / 255.0), "r.keras", fixture_classes());
+  EXPECT_NE(r.notes.front().find("Rescaling(1/255) dropped"), std::string::npos) << r.notes.front();
+  const std::vector<float> keras = floats_of(kDir + "eurosat_cnn_probs.f32");
+  const std::vector<float> ours = predict_fixture(r.checkpoint);
+  for (std::size_t i = 0; i < keras.size(); ++i) EXPECT_NEAR(ours[i], keras[i], kTolerance) << i;
+  expect_import_error(add_rescaling(0.5), {"layer 'rescaling' (Rescaling)", "only a first Rescaling(1/255)"});
+}
+
 TEST(CpuKeras, ImportGivesTheSeedNetworkAndAResumableCheckpoint) {
   const KerasImport r = import_keras(kDir + "eurosat_cnn.keras", {});
   const Checkpoint& ck = r.checkpoint;
@@ -280,6 +300,13 @@ TEST(CpuKeras, UnsupportedLayersAndConfigsNameTheLayer) {
                       {"layer 'max_pooling2d_4' (LSTM)", "not supported"});
   expect_import_error(edited_keras([&](nlohmann::json& j) { layer(j, 0)["config"]["batch_shape"][3] = 4; }),
                       {"4-channel input"});
+  // Malformed configs (wrong JSON types anywhere) are one line naming the file, never a JSON
+  // library message alone.
+  expect_import_error(edited_keras([&](nlohmann::json& j) { layer(j, 2) = nlohmann::json::array({1, 2}); }),
+                      {"model config"});
+  expect_import_error(edited_keras([&](nlohmann::json& j) { j["config"]["layers"] = 7; }), {"no layers"});
+  expect_import_error(edited_keras([&](nlohmann::json& j) { layer(j, 2)["config"]["filters"] = "many"; }),
+                      {"conv2d_6", "filters"});
   expect_import_error(edited_keras([&](nlohmann::json& j) { j["class_name"] = "Subclassed"; }),
                       {"model class 'Subclassed'"});
   // A weights file for another architecture: the config asks for 8 filters, the weights have 16.
