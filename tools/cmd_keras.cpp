@@ -18,20 +18,25 @@ struct Args {
   std::string in, out, classes;
 };
 
-void write_output(const std::string& out, const std::vector<std::uint8_t>& bytes) {
-  lc::OutputSet outputs;
-  outputs.add(out, "--out");
-  outputs.open();
+// The output set of --out, checked and locked before any work (model/output_set.h).
+std::unique_ptr<lc::OutputSet> open_output(const std::string& out) {
+  auto outputs = std::make_unique<lc::OutputSet>();
+  outputs->add(out, "--out");
+  outputs->open();
+  return outputs;
+}
+
+void commit(lc::OutputSet& outputs, const std::string& out, const std::vector<std::uint8_t>& bytes) {
   outputs.stage(out, bytes.data(), bytes.size());
   outputs.commit();
 }
 
 void run_import(const Args& a) {
+  const auto outputs = open_output(a.out);
   std::vector<std::string> classes;
   if (!a.classes.empty()) classes = lc::load_class_names(a.classes);
   const lc::KerasImport r = lc::import_keras(a.in, classes);
-  const std::vector<std::uint8_t> bytes = lc::serialize_checkpoint(r.checkpoint, a.out);
-  write_output(a.out, bytes);
+  commit(*outputs, a.out, lc::serialize_checkpoint(r.checkpoint, a.out));
   std::int64_t floats = 0;
   for (const lc::NamedTensor& t : r.checkpoint.params) floats += t.numel();
   std::printf("%s: %s, %d Keras layers -> %s (%zu classes, %lld weights and statistics)\n", a.in.c_str(),
@@ -42,9 +47,9 @@ void run_import(const Args& a) {
 
 void run_export(const Args& a) {
   const bool keras3 = lc::keras_format_of(a.out);
+  const auto outputs = open_output(a.out);
   const lc::Checkpoint ck = lc::load_checkpoint(a.in);
-  const std::vector<std::uint8_t> bytes = lc::export_keras_bytes(ck, keras3, "checkpoint " + a.in);
-  write_output(a.out, bytes);
+  commit(*outputs, a.out, lc::export_keras_bytes(ck, keras3, "checkpoint " + a.in));
   std::printf("%s -> %s (%s, %zu classes; load with keras.models.load_model)\n", a.in.c_str(), a.out.c_str(),
               keras3 ? "Keras 3 .keras" : "legacy Keras .h5", ck.class_names.size());
 }
