@@ -51,12 +51,12 @@ std::vector<float> floats_of(const std::string& path) {
   return f;
 }
 
-// Probabilities [n][classes] of the fixture images (x / 255, as Keras was given them) on cpu.
-std::vector<float> predict_fixture(const Checkpoint& ck) {
+// Probabilities [n][classes] of the fixture images (x / 255, as Keras was given them).
+std::vector<float> predict_fixture(const Checkpoint& ck, const std::string& backend = "cpu") {
   const test::TempDir dir("keras_predict");
   save_checkpoint(dir.file("m.ckpt"), ck);
   const LoadedModel model = load_inference_model(dir.file("m.ckpt"));
-  std::unique_ptr<Backend> be = make_backend("cpu");
+  std::unique_ptr<Backend> be = make_backend(backend);
   std::unique_ptr<Network> net = make_inference_network(model, *be, kImages);
   const Bytes u8 = bytes_of(kDir + "inputs_u8.bin");
   EXPECT_EQ(u8.size(), std::size_t(kImages) * kSide * kSide * 3);
@@ -148,18 +148,18 @@ void expect_import_error(const Bytes& bytes, const std::vector<std::string>& par
 // the probabilities agree to a few float32 ulps of the largest logits, far inside 1e-5.
 constexpr float kTolerance = 1e-5f;
 
-void expect_matches_keras(const std::string& file, const std::string& probs_file) {
-  SCOPED_TRACE(file);
+void expect_matches_keras(const std::string& file, const std::string& probs_file, const std::string& backend = "cpu") {
+  SCOPED_TRACE(file + " on " + backend);
   const KerasImport r = import_keras(kDir + file, fixture_classes());
   const std::vector<float> keras = floats_of(kDir + probs_file);
   ASSERT_EQ(keras.size(), std::size_t(kImages) * kClasses);
-  const std::vector<float> ours = predict_fixture(r.checkpoint);
+  const std::vector<float> ours = predict_fixture(r.checkpoint, backend);
   float worst = 0;
   for (std::size_t i = 0; i < keras.size(); ++i) worst = std::max(worst, std::fabs(ours[i] - keras[i]));
   EXPECT_LE(worst, kTolerance) << "largest |landcover - Keras| over " << keras.size() << " probabilities";
   // Not a trivial model: the recorded probabilities are far from uniform.
   EXPECT_GT(*std::max_element(keras.begin(), keras.end()), 0.2f);
-  std::printf("%s: max |landcover - Keras| = %.3g\n", file.c_str(), double(worst));
+  std::printf("%s on %s: max |landcover - Keras| = %.3g\n", file.c_str(), backend.c_str(), double(worst));
 }
 
 TEST(CpuKeras, NotebookModelFromKeras3MatchesKeras) { expect_matches_keras("eurosat_cnn.keras", "eurosat_cnn_probs.f32"); }
@@ -174,6 +174,12 @@ TEST(CpuKeras, FunctionalChainFromLegacyH5MatchesKeras) {
 // Saved by Keras 2 itself (tf_keras): no InputLayer in its Sequential (batch_input_shape on the
 // first layer), weight names with ':0', a separate Activation("softmax").
 TEST(CpuKeras, SequentialFromKeras2H5MatchesKeras) { expect_matches_keras("keras2_small.h5", "keras2_small_probs.f32"); }
+
+// The CUDA kernel sources (in the host SIMT emulator) on the small model (the notebook model would
+// take minutes in the emulator).
+TEST(SimKeras, FunctionalChainMatchesKeras) {
+  expect_matches_keras("small_functional.keras", "small_functional_probs.f32", "sim");
+}
 
 // A first Rescaling(1/255) is landcover's own input scaling: the model with it fed raw pixels is the
 // fixture's model fed x / 255, so the recorded probabilities still apply.
