@@ -11,5 +11,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   cmake ninja-build g++ pkg-config libgtest-dev libstb-dev libcli11-dev nlohmann-json3-dev \
   libopenblas-dev libgdal-dev libproj-dev gdal-bin libnetcdf-dev libgsl-dev libplplot-dev \
   libopenblas-dev libgdal-dev libproj-dev gdal-bin libnetcdf-dev libgsl-dev libplplot-dev \
-  plplot-driver-cairo clang libomp-dev libcurl4-openssl-dev libarchive-dev libssl-dev >/dev/null
+  plplot-driver-cairo clang libomp-dev libcurl4-openssl-dev libarchive-dev libssl-dev \
+  libopenmpi-dev openmpi-bin >/dev/null
 echo "dependencies installed"
