@@ -59,9 +59,10 @@ bool have_mpirun() { return std::system("command -v mpirun > /dev/null 2>&1") ==
 
 // The launcher line for N ranks on this machine: root allowed, shared memory and loopback TCP,
 // more ranks than cores allowed, every rank single-threaded (2 cores here).
-std::string mpirun(int n) {
+// `env` holds VAR=value settings for every rank (mpirun passes its environment on).
+std::string mpirun(int n, const std::string& env = "") {
   return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
-         "OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 120 mpirun -np " +
+         "OMPI_MCA_btl_vader_single_copy_mechanism=none " + env + " timeout 120 mpirun -np " +
          std::to_string(n) + " --oversubscribe --mca btl self,vader,tcp --bind-to none ";
 }
 
@@ -89,7 +90,7 @@ class CpuDist : public ::testing::Test {
 
   // Runs `landcover train` (under mpirun when ranks > 0) into <name>.ckpt; returns the exit status.
   int train(int ranks, const std::string& name, const std::string& args, const std::string& env = "") {
-    const std::string cmd = (ranks > 0 ? mpirun(ranks) : std::string("env OMP_NUM_THREADS=1 timeout 120 ")) + env +
+    const std::string cmd = (ranks > 0 ? mpirun(ranks, env) : "env OMP_NUM_THREADS=1 " + env + " timeout 120 ") +
                             " '" + bin_ + "' train --data '" + tmp_.file("data") + "' --backend cpu --no-cache --seed 11 " +
                             "--lr 3e-3 --out '" + tmp_.file(name + ".ckpt") + "' " + args;
     const auto t0 = std::chrono::steady_clock::now();
@@ -100,7 +101,7 @@ class CpuDist : public ::testing::Test {
   }
   std::map<std::string, std::vector<float>> params(const std::string& name) const {
     std::map<std::string, std::vector<float>> m;
-    for (const NamedTensor& t : load_checkpoint(tmp_.file(name + ".ckpt")).params) m[t.name] = t.values;
+    for (const NamedTensor& t : load_checkpoint(tmp_.file(name + ".ckpt")).params) m[t.name] = t.data;
     return m;
   }
   // Largest |a - b| over every parameter.
@@ -149,6 +150,7 @@ TEST_F(CpuDist, TwoRanksOfEightReachOneRankOfSixteen) {
   // Same images per step, same mean gradient up to the order of the float sums; Adam (lr 3e-3)
   // moves each weight by at most ~lr per step, so 8 steps differ far less than one step.
   const double same = max_diff(two8, one16), other = max_diff(one8, one16);
+  std::printf("max |2x8 - 1x16| = %.3g, max |1x8 - 1x16| = %.3g\n", same, other);
   EXPECT_LT(same, 1e-4) << "2 ranks x 8 vs 1 rank x 16";
   EXPECT_GT(other, 100 * std::max(same, 1e-7)) << "1 rank x 8 vs 1 rank x 16 must differ clearly";
   // The metrics agree too (loss summed over the ranks, validation sharded).
@@ -162,8 +164,12 @@ TEST_F(CpuDist, KilledRankEndsTheJobWithAnError) {
   EXPECT_NE(rc, 0) << log_;
   EXPECT_NE(rc, 124) << "timed out: the job hung\n" << log_;
   EXPECT_LT(seconds_, 100) << log_;
-  if (fs::exists(tmp_.file("kill.ckpt")))  // a killed job never ends as complete
+  // The launcher names the killed rank; the survivor says why it stops.
+  EXPECT_NE(log_.find("rank 1 with PID"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("landcover: error: rank 0: stopped by signal"), std::string::npos) << log_;
+  if (fs::exists(tmp_.file("kill.ckpt"))) {  // a killed job never ends as complete
     EXPECT_EQ(*load_checkpoint(tmp_.file("kill.ckpt")).find_meta("complete"), "0");
+  }
 }
 
 TEST_F(CpuDist, HangingRankTripsTheWatchdog) {
@@ -194,6 +200,44 @@ TEST_F(CpuDist, TwoRankRunResumesWithOneRank) {
   EXPECT_EQ(*ck.find_meta("complete"), "1");
   EXPECT_EQ(ck.history.size(), 3u);
   EXPECT_EQ(ck.position.global_step, 4 + 2 * 9);  // 4 steps of 16, then 9 of 8 per epoch
+}
+
+// Every file under `dir` (relative name -> bytes).
+std::map<std::string, std::string> files_under(const std::string& dir) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) m[fs::relative(e.path(), dir).string()] = read_text_file(e.path());
+  return m;
+}
+
+TEST_F(CpuDist, TwoRankSegmentationWritesTheBytesOfOneRank) {
+  const char* shared = std::getenv("LC_SHARED_DIR");
+  if (!shared || !*shared) GTEST_SKIP() << "LC_SHARED_DIR is not set (the shared scenes)";
+  ASSERT_EQ(train(0, "seg", "--model '" + tmp_.file("plain.json") + "' --batch 16 --epochs 1"), 0) << log_;
+  // Three georeferenced scenes (ranks take 2 and 1), maps, probabilities and zone tables.
+  const fs::path scenes = fs::path(shared) / "scenes";
+  const std::string inputs = "'" + (scenes / "geo" / "landsat_2015.tif").string() + "' '" +
+                             (scenes / "geo" / "landsat_2020.tif").string() + "' '" +
+                             (scenes / "landsat_grenada_438x500.tif").string() + "'";
+  auto segment = [&](const std::string& launcher, const std::string& out) {
+    const int rc = run_logged(launcher + " '" + bin_ + "' segment --model '" + tmp_.file("seg.ckpt") +
+                                  "' --backend cpu --quiet --bands 3,2,1 --stride 8 --probs --zones grid:0.25 --out-dir '" +
+                                  tmp_.file(out) + "' " + inputs,
+                              tmp_.file(out + ".log"));
+    log_ = read_text_file(tmp_.file(out + ".log"));
+    return rc;
+  };
+  // GeoPackages record their time of writing (gpkg_contents.last_change) unless GDAL is given one.
+  const std::string date = "OGR_CURRENT_DATE=2020-01-01T00:00:00.000Z";
+  ASSERT_EQ(segment("env OMP_NUM_THREADS=1 " + date + " timeout 120", "one"), 0) << log_;
+  ASSERT_EQ(segment(mpirun(2, date), "two"), 0) << log_;
+  const auto one = files_under(tmp_.file("one")), two = files_under(tmp_.file("two"));
+  EXPECT_GE(one.size(), 3u * 10u) << "maps, probabilities, zone tables of 3 scenes";
+  ASSERT_EQ(one.size(), two.size());
+  for (const auto& [name, bytes] : one) {
+    ASSERT_TRUE(two.count(name)) << name;
+    EXPECT_TRUE(two.at(name) == bytes) << name << " differs between 1 and 2 ranks";
+  }
 }
 
 }  // namespace
