@@ -151,7 +151,7 @@ TEST_F(CpuDist, TwoRanksOfEightReachOneRankOfSixteen) {
   // moves each weight by at most ~lr per step, so 8 steps differ far less than one step.
   const double same = max_diff(two8, one16), other = max_diff(one8, one16);
   std::printf("max |2x8 - 1x16| = %.3g, max |1x8 - 1x16| = %.3g\n", same, other);
-  EXPECT_LT(same, 1e-4) << "2 ranks x 8 vs 1 rank x 16";
+  EXPECT_LT(same, 1e-5) << "2 ranks x 8 vs 1 rank x 16";
   EXPECT_GT(other, 100 * std::max(same, 1e-7)) << "1 rank x 8 vs 1 rank x 16 must differ clearly";
   // The metrics agree too (loss summed over the ranks, validation sharded).
   EXPECT_NEAR(load_checkpoint(tmp_.file("two8.ckpt")).history.back().val_loss,
