@@ -130,7 +130,14 @@ Communicator& world() {
   static std::unique_ptr<Communicator> w = [] {
     std::unique_ptr<Communicator> c;
     if (launched_by_mpi()) c = detail::make_mpi();
-    if (!c) c = detail::make_single();
+    if (!c) {
+      // Several processes each training alone would all write the same outputs: refuse.
+      for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+        if (const char* n = std::getenv(v); n && std::atoi(n) > 1)
+          LC_FAIL("started by an MPI launcher as one of ", n, " ranks, but this landcover was built without MPI "
+                  "(install libopenmpi-dev and rebuild; CMake finds it)");
+      c = detail::make_single();
+    }
     if (c->size() > 1) detail::install_stop_handler(c->rank());
     return c;
   }();
