@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <cstdlib>
+
 #include "kernels/common/cuda_check.h"
 #include "runtime/comm.h"
 
@@ -47,6 +49,7 @@ class NcclComm final : public Communicator {
     ncclCommAbort(comm_);
     comm_ = nullptr;
     world_.abort(code);
+    std::exit(code);  // not reached
   }
 
  private:
