@@ -608,13 +608,19 @@ void TrainingSession::share_statistics() {
   s.dev().copy_h2d(net.state_buffer(), host.data(), host.size() * 4, s.stream());
 }
 
-// LC_DIST_CHECK=1: this rank's parameters against rank 0's, bit for bit (by a 64-bit hash).
+// LC_DIST_CHECK=1: this rank's parameters (and, with --sync-bn, batch-norm statistics) against
+// rank 0's, bit for bit (by a 64-bit hash).
 void TrainingSession::check_replicas() {
   State& s = *s_;
   const Network& net = *s.net;
   std::vector<float> host(static_cast<std::size_t>(net.param_buffer_floats()));
   s.dev().copy_d2h(host.data(), net.param_buffer(), host.size() * 4, s.stream());
-  const std::uint64_t mine = fnv1a(host.data(), host.size() * 4);
+  std::uint64_t mine = fnv1a(host.data(), host.size() * 4);
+  if (s.cfg.sync_bn && net.state_buffer_floats() > 0) {  // --sync-bn: the statistics match too
+    host.resize(static_cast<std::size_t>(net.state_buffer_floats()));
+    s.dev().copy_d2h(host.data(), net.state_buffer(), host.size() * 4, s.stream());
+    mine ^= fnv1a(host.data(), host.size() * 4) * 31;
+  }
   std::uint64_t lead = mine;
   s.comm->broadcast_host(&lead, sizeof lead, 0);
   std::vector<double> differ{mine == lead ? 0.0 : 1.0};

@@ -37,7 +37,8 @@
 // over the ranks. Rank 0 alone prints, checks and locks the outputs and writes the checkpoint,
 // the metrics and the confusion matrix. Resume works with any number of ranks (a different R
 // changes the global batch: a note says so). LC_DIST_CHECK=1 compares a hash of every rank's
-// parameters with rank 0's after every step (an error names the first step that differs).
+// parameters (with --sync-bn also its batch-norm statistics) with rank 0's after every step (an
+// error names the first step that differs).
 // Test hook: LC_TEST_FAULT=kill:R:S or hang:R:S makes rank R kill itself (SIGKILL) or sleep
 // forever before its step S+1 of this process.
 // Shuffle: for epoch e (1-based), a = training indices ascending; for i = n-1 down to 1:

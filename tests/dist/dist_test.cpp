@@ -141,6 +141,17 @@ TEST_F(CpuDist, RanksHoldBitIdenticalParametersAfterEveryStep) {
   EXPECT_EQ(ck.position.global_step, 8);
 }
 
+TEST_F(CpuDist, SyncBnKeepsTheStatisticsIdenticalToo) {
+  ASSERT_EQ(train(2, "sync", "--model '" + tmp_.file("bn.json") + "' --batch 8 --epochs 1 --sync-bn",
+                  "LC_DIST_CHECK=1"),
+            0)
+      << log_;
+  EXPECT_NE(log_.find("batch-norm statistics synchronised"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("replica check: parameters bit-identical on 2 rank(s) after each of 4 steps"), std::string::npos)
+      << log_;
+  EXPECT_EQ(*load_checkpoint(tmp_.file("sync.ckpt")).find_meta("sync_bn"), "1");
+}
+
 TEST_F(CpuDist, TwoRanksOfEightReachOneRankOfSixteen) {
   const std::string common = "--model '" + tmp_.file("plain.json") + "' --epochs 2 --augment none --patience 10 ";
   ASSERT_EQ(train(2, "two8", common + "--batch 8"), 0) << log_;
