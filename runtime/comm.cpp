@@ -144,6 +144,8 @@ Communicator& world() {
   return *w;
 }
 
+bool mpi_built_in() { return LC_HAVE_MPI != 0; }
+
 bool owns(const Communicator& c, std::int64_t item) { return item % c.size() == c.rank(); }
 
 std::int64_t sum_over_ranks(Communicator& c, std::int64_t value) {

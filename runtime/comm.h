@@ -59,6 +59,8 @@ class Communicator {
 
 // The process's ranks (see above).
 Communicator& world();
+// Whether this build has the MPI communicator (CMake found MPI).
+bool mpi_built_in();
 // Sharding: item i of a list belongs to rank i % size (round robin: similar items balance).
 bool owns(const Communicator& c, std::int64_t item);
 // An integer summed over the ranks (every rank gets the sum).

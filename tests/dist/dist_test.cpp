@@ -27,6 +27,7 @@
 
 #include "model/checkpoint.h"
 #include "model/image_io.h"
+#include "runtime/comm.h"
 #include "tests/support/files.h"
 
 namespace lc::test {
@@ -71,7 +72,7 @@ std::string mpirun(int n, const std::string& env = "") {
 class CpuDist : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!LC_HAVE_MPI) GTEST_SKIP() << "built without MPI (CMake found no MPI library: libopenmpi-dev)";
+    if (!mpi_built_in()) GTEST_SKIP() << "built without MPI (CMake found no MPI library: libopenmpi-dev)";
     if (!have_mpirun()) GTEST_SKIP() << "mpirun is not installed (Debian: openmpi-bin, scripts/setup.sh)";
     bin_ = landcover_bin();
     if (!fs::exists(bin_)) GTEST_SKIP() << "no landcover executable at " << bin_;
