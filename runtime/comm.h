@@ -1,5 +1,5 @@
 // Communicators: the ranks of a job started by an MPI launcher (mpirun, srun), for data-parallel
-// training (model/trainer.cpp) and sharded segmentation (model/shard.h).
+// training (model/trainer.cpp) and sharded segmentation (tools/cmd_segment.cpp); docs/DISTRIBUTED.md.
 //
 //   Communicator& w = world();      // MPI when started by a launcher, else one rank
 //   w.rank(), w.size(), w.local_rank()
