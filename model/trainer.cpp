@@ -2,7 +2,9 @@
 // metrics, resume.
 #include "model/trainer.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cinttypes>
@@ -19,6 +21,7 @@
 #include "model/dataset.h"
 #include "model/model_spec.h"
 #include "model/output_set.h"
+#include "runtime/comm.h"
 #include "runtime/graph.h"
 #include "runtime/nvtx.h"
 
@@ -151,6 +154,36 @@ void apply_resume_settings(TrainConfig& c, const Checkpoint& ck) {
            " is of a finished run (its best weights were restored); nothing to resume");
 }
 
+// Totals summed over the ranks (every rank gets rank 0's sums).
+Totals sum_totals(Communicator& c, const Totals& t) {
+  std::vector<double> v{t.loss_sum, double(t.samples), double(t.correct), double(t.invalid_labels)};
+  c.sum_host(v);
+  Totals r;
+  r.loss_sum = v[0], r.samples = std::int64_t(v[1]), r.correct = std::int64_t(v[2]), r.invalid_labels = std::int64_t(v[3]);
+  return r;
+}
+
+// FNV-1a over bytes: the fingerprint LC_DIST_CHECK compares between ranks.
+std::uint64_t fnv1a(const void* p, std::size_t n) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+// LC_TEST_FAULT=kill:R:S | hang:R:S (trainer.h): rank R dies or hangs before its step S+1.
+void test_fault(int rank, std::int64_t steps_done) {
+  static const char* spec = std::getenv("LC_TEST_FAULT");
+  if (!spec) return;
+  char what[8] = {};
+  int r = -1;
+  long long at = -1;
+  if (std::sscanf(spec, "%7[a-z]:%d:%lld", what, &r, &at) != 3 || r != rank || at != steps_done) return;
+  if (std::string(what) == "kill") ::raise(SIGKILL);
+  if (std::string(what) == "hang")
+    for (;;) ::pause();
+}
+
 }  // namespace
 
 std::vector<std::int32_t> epoch_order(const std::vector<std::int32_t>& train, std::uint64_t seed, std::int64_t epoch) {
@@ -174,6 +207,14 @@ struct TrainingSession::State {
   TrainCallbacks cb;
   OutputSet outputs;             // checkpoint, metrics, confusion matrix: checked and locked first
   std::optional<Checkpoint> ck;  // the run resumed from
+  // Data parallelism (trainer.h): world's ranks; on cuda/cudnn the gradients go through NCCL.
+  Communicator* comm = nullptr;
+  std::unique_ptr<Communicator> dev_comm;
+  int rank = 0, ranks = 1;
+  bool lead = true;        // rank 0: prints and writes
+  bool dist_check = false; // LC_DIST_CHECK=1
+  std::int64_t replica_checks = 0;
+  std::int64_t val_lo = 0, val_hi = 0;  // this rank's validation images
   ModelSpec spec;
   Augment augment = Augment::none;
   std::string confusion_path;
@@ -197,13 +238,16 @@ struct TrainingSession::State {
   bool stopped = false;
   double train_seconds_total = 0, train_images_total = 0;
 
+  Communicator& grad_comm() const { return dev_comm ? *dev_comm : *comm; }
   void print(const std::string& s) const {
+    if (!lead) return;
     if (cb.print)
       cb.print(s);
     else
       std::printf("%s\n", s.c_str()), std::fflush(stdout);
   }
   void note(const std::string& s) const {
+    if (!lead) return;
     if (cb.note)
       cb.note(s);
     else
@@ -239,6 +283,10 @@ const TrainConfig& TrainingSession::config() const { return s_->cfg; }
 void TrainingSession::load_settings() {
   State& s = *s_;
   TrainConfig& cfg = s.cfg;
+  s.comm = &world();
+  s.rank = s.comm->rank(), s.ranks = s.comm->size(), s.lead = s.rank == 0;
+  const char* dc = std::getenv("LC_DIST_CHECK");
+  s.dist_check = dc && std::string(dc) == "1";
   if (!cfg.resume.empty()) {
     s.ck = load_checkpoint(cfg.resume);
     apply_resume_settings(cfg, *s.ck);
@@ -263,18 +311,21 @@ void TrainingSession::load_settings() {
            spec.width, "x", spec.channels, " images; training needs square RGB input");
   if (cfg.metrics.empty()) cfg.metrics = strip_extension(cfg.out) + "_metrics.csv";
   s.confusion_path = strip_extension(cfg.metrics) + "_confusion.csv";
-  // Outputs: checked, locked and cleared of stale temporary files before any work.
-  s.outputs.add(cfg.out, "--out");
-  s.outputs.add(cfg.metrics, "--metrics");
-  s.outputs.add(s.confusion_path, "confusion matrix");
-  s.outputs.open();
-  check_out_replaceable(cfg.out, cfg.resume);
+  // Outputs (rank 0's): checked, locked and cleared of stale temporary files before any work.
+  if (s.lead) {
+    s.outputs.add(cfg.out, "--out");
+    s.outputs.add(cfg.metrics, "--metrics");
+    s.outputs.add(s.confusion_path, "confusion matrix");
+    s.outputs.open();
+    check_out_replaceable(cfg.out, cfg.resume);
+  }
 
   s.kind = parse_backend(cfg.backend);
   const BackendStatus st = backend_status(s.kind);
   if (!st.usable) throw Error(std::string("backend ") + backend_name(s.kind) + " is not usable: " + st.why);
   s.backend = std::make_unique<Backend>(s.kind);
   s.gpu = s.kind == BackendKind::cuda || s.kind == BackendKind::cudnn;
+  s.dev_comm = make_device_communicator(s.gpu);
   if (s.ck) {
     const std::string* was = s.ck->find_meta("backend");
     if (was && *was != s.backend->name())
@@ -302,8 +353,11 @@ void TrainingSession::prepare_data() {
              s.ds.root, " holds");
   s.split = stratified_split(s.ds.labels, classes, cfg.seed, cfg.val_split);
   s.n_train = std::int64_t(s.split.train.size()), s.n_val = std::int64_t(s.split.val.size());
-  s.steps = s.n_train / cfg.batch;
-  LC_CHECK(s.steps >= 1, "only ", s.n_train, " training images: fewer than one batch of ", cfg.batch);
+  const std::int64_t global_batch = std::int64_t(cfg.batch) * s.ranks;
+  s.steps = s.n_train / global_batch;
+  LC_CHECK(s.steps >= 1, "only ", s.n_train, " training images: fewer than one batch of ", global_batch,
+           s.ranks > 1 ? " (" + std::to_string(cfg.batch) + " per rank x " + std::to_string(s.ranks) + " ranks)" : "");
+  s.val_lo = s.n_val * s.rank / s.ranks, s.val_hi = s.n_val * (s.rank + 1) / s.ranks;
   LC_CHECK(s.n_val >= 1, "no validation images: the data set is too small for --val-split ", cfg.val_split);
   Device& dev = s.dev();
   s.dd = upload_dataset(s.ds, dev, s.stream());
@@ -311,6 +365,10 @@ void TrainingSession::prepare_data() {
   s.nopt.batch = cfg.batch;
   s.nopt.seed = cfg.seed;
   s.nopt.lr = float(cfg.lr);
+  if (s.ranks > 1) {
+    Communicator* gc = &s.grad_comm();
+    s.nopt.grad_allreduce = [gc](float* g, std::int64_t n, stream_t st) { gc->allreduce(g, n, Reduce::mean, st); };
+  }
   s.net = std::make_unique<Network>(s.spec, classes, *s.backend, s.nopt);
   s.net->init_parameters(cfg.seed);
 
@@ -331,7 +389,7 @@ void TrainingSession::prepare_data() {
   g.height = g.width = s.ds.image_size;
   g.channels = 3;
   g.augment = s.augment;
-  g.seed = cfg.seed;
+  g.seed = cfg.seed + std::uint64_t(s.rank) * 0x9E3779B97F4A7C15ull;  // rank 0: a one-rank run's draws
   // On cuda/cudnn the gather's step and index offset are host arguments (kernels/image), which a
   // captured graph would freeze: there it runs before each replay, outside it (as the Network
   // would run a batch source; here so that the launch counts show the step alone).
@@ -364,6 +422,12 @@ void TrainingSession::resume() {
              " epochs of history for ", s.epoch, " epochs completed");
     // A run that stopped early and was interrupted before its final checkpoint stays stopped.
     s.stopped = !s.history.empty() && s.stop.epochs_without_improvement >= s.cfg.patience;
+    const std::string* was_ranks = ck.find_meta("ranks");
+    const std::int64_t before = was_ranks ? std::stoll(*was_ranks) : 1;
+    if (before != s.ranks)
+      s.note("resuming a run of " + std::to_string(before) + " rank(s) with " + std::to_string(s.ranks) +
+             ": global batch " + std::to_string(before * s.cfg.batch) + " becomes " +
+             std::to_string(std::int64_t(s.ranks) * s.cfg.batch));
     s.note("resuming " + o + " after epoch " + std::to_string(s.epoch) + " (step " + std::to_string(s.global_step) +
            ")");
   }
@@ -373,7 +437,11 @@ void TrainingSession::resume() {
           s.backend->name());
   s.print("data " + s.ds.root + ": " + std::to_string(s.ds.size()) + " images, " + std::to_string(s.n_train) +
           " train / " + std::to_string(s.n_val) + " val, " + std::to_string(s.steps) + " steps of " +
-          std::to_string(s.cfg.batch) + " per epoch");
+          std::to_string(s.cfg.batch) + " per epoch" +
+          (s.ranks > 1 ? " per rank x " + std::to_string(s.ranks) + " ranks (global batch " +
+                             std::to_string(std::int64_t(s.cfg.batch) * s.ranks) + ", gradients all-reduced by " +
+                             s.grad_comm().name() + (s.cfg.sync_bn ? ", batch-norm statistics synchronised" : "") + ")"
+                       : ""));
 }
 
 bool TrainingSession::done() const { return s_->stopped || s_->epoch >= s_->cfg.epochs; }
@@ -387,19 +455,26 @@ TrainingSession::Evaluation TrainingSession::evaluate(ConfusionMatrix* cm) {
   GatherBatchArgs a = s.gtrain;
   a.augment = Augment::none;
   a.step = 0;
-  for (std::int64_t b = 0; b * B < s.n_val; ++b) {
-    const int n = int(std::min<std::int64_t>(B, s.n_val - b * B));
+  // This rank's share of the validation images (all of them for one rank).
+  for (std::int64_t at = s.val_lo; at < s.val_hi; at += B) {
+    const int n = int(std::min<std::int64_t>(B, s.val_hi - at));
     a.batch = n;
-    gather(s.kind, a, s.dd.images.data<std::uint8_t>(), s.val_idx.data<std::int32_t>() + b * B,
+    gather(s.kind, a, s.dd.images.data<std::uint8_t>(), s.val_idx.data<std::int32_t>() + at,
            net.input().data<float>(), s.stream());
-    s.dev().copy_d2d(net.labels().data(), s.val_lab.data<std::int32_t>() + b * B, std::size_t(n) * 4, s.stream());
-    net.eval_batch(n, s.val_pred.data<std::int32_t>() + b * B);
+    s.dev().copy_d2d(net.labels().data(), s.val_lab.data<std::int32_t>() + at, std::size_t(n) * 4, s.stream());
+    net.eval_batch(n, s.val_pred.data<std::int32_t>() + at);
   }
-  const Totals t = net.read_eval_totals();
+  const Totals t = s.ranks > 1 ? sum_totals(*s.comm, net.read_eval_totals()) : net.read_eval_totals();
   LC_CHECK(t.invalid_labels == 0, "validation: ", t.invalid_labels, " labels out of range");
   LC_CHECK(t.samples == s.n_val, "validation covered ", t.samples, " of ", s.n_val, " images");
   if (cm) {
-    const auto pred = s.val_pred.to_host<std::int32_t>(s.stream());
+    auto pred = s.val_pred.to_host<std::int32_t>(s.stream());
+    if (s.ranks > 1) {  // every rank's share, summed into place
+      std::vector<double> all(pred.size(), 0.0);
+      for (std::int64_t i = s.val_lo; i < s.val_hi; ++i) all[std::size_t(i)] = pred[std::size_t(i)];
+      s.comm->sum_host(all);
+      for (std::size_t i = 0; i < all.size(); ++i) pred[i] = std::int32_t(all[i]);
+    }
     *cm = ConfusionMatrix(s.ds.class_names);
     cm->add(s.val_labels_host.data(), pred.data(), pred.size());
   }
@@ -414,8 +489,12 @@ const EpochMetrics& TrainingSession::run_epoch() {
   const std::int64_t epoch = ++s.epoch;
   LC_NVTX_RANGE("epoch ", epoch);
   const auto t0 = Clock::now();
-  const std::vector<std::int32_t> order = epoch_order(s.split.train, cfg.seed, epoch);
-  std::vector<std::int32_t> order_labels(std::size_t(s.steps * cfg.batch));
+  const std::vector<std::int32_t> all = epoch_order(s.split.train, cfg.seed, epoch);
+  // This rank's slice of every global batch (trainer.h).
+  const std::int64_t B = cfg.batch, G = B * s.ranks;
+  std::vector<std::int32_t> order(std::size_t(s.steps * B)), order_labels(order.size());
+  for (std::int64_t t = 0; t < s.steps; ++t)
+    for (std::int64_t j = 0; j < B; ++j) order[std::size_t(t * B + j)] = all[std::size_t(t * G + s.rank * B + j)];
   for (std::size_t i = 0; i < order_labels.size(); ++i) order_labels[i] = s.ds.labels[std::size_t(order[i])];
   s.dev().copy_h2d(s.order_dev.data(), order.data(), order_labels.size() * 4, s.stream());
   s.dev().copy_h2d(s.order_lab.data(), order_labels.data(), order_labels.size() * 4, s.stream());
@@ -423,19 +502,27 @@ const EpochMetrics& TrainingSession::run_epoch() {
   for (s.step_in_epoch = 0; s.step_in_epoch < s.steps; ++s.step_in_epoch) {
     if (cfg.interrupt_after_steps > 0 && s.steps_this_process == cfg.interrupt_after_steps)
       throw Error("interrupted (test hook) after " + std::to_string(s.steps_this_process) + " steps");
+    test_fault(s.rank, s.steps_this_process);
     LC_NVTX_RANGE("step ", s.global_step);
     if (s.gpu) s.fill(s.stream());
     net.train_step();
+    if (cfg.sync_bn && s.ranks > 1 && net.state_buffer_floats() > 0)
+      s.grad_comm().allreduce(net.state_buffer(), net.state_buffer_floats(), Reduce::mean, s.stream());
     ++s.global_step, ++s.steps_this_process;
-    if (s.cb.step)
+    if (s.dist_check) check_replicas();
+    if (s.lead && s.cb.step)
       s.cb.step(int(epoch), cfg.epochs, s.step_in_epoch + 1, s.steps,
                 double(s.step_in_epoch + 1) * cfg.batch / std::max(seconds_since(t0), 1e-9));
   }
-  const Totals tr = net.read_train_totals();  // synchronises: the epoch's work is done
+  Totals tr = net.read_train_totals();  // synchronises: the epoch's work is done
   const double train_s = seconds_since(t0);
+  if (s.ranks > 1) {
+    tr = sum_totals(*s.comm, tr);
+    share_statistics();
+  }
   LC_CHECK(tr.invalid_labels == 0, "training: ", tr.invalid_labels, " labels out of range");
   s.train_seconds_total += train_s;
-  s.train_images_total += double(s.steps * cfg.batch);
+  s.train_images_total += double(s.steps * G);
   const Evaluation va = evaluate(nullptr);
 
   EpochMetrics m;
@@ -445,7 +532,7 @@ const EpochMetrics& TrainingSession::run_epoch() {
   m.val_loss = va.loss;
   m.val_accuracy = va.accuracy;
   m.seconds = seconds_since(t0);
-  m.images_per_s = double(s.steps * cfg.batch) / train_s;
+  m.images_per_s = double(s.steps * G) / train_s;
   m.lr = cfg.lr;
   s.history.push_back(m);
   LC_CHECK(std::isfinite(m.loss), "training diverged: loss is ", m.loss, " in epoch ", epoch);
@@ -461,7 +548,7 @@ const EpochMetrics& TrainingSession::run_epoch() {
     ++stop.epochs_without_improvement;
     if (stop.epochs_without_improvement >= cfg.patience) s.stopped = true;
   }
-  if (s.cb.epoch_end) s.cb.epoch_end();
+  if (s.lead && s.cb.epoch_end) s.cb.epoch_end();
   char line[256];
   std::snprintf(line, sizeof line,
                 "epoch %" PRId64 "/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  %.1f s  %.0f img/s%s", epoch,
@@ -470,7 +557,7 @@ const EpochMetrics& TrainingSession::run_epoch() {
   s.print(line);
   // Metrics first: a run killed between the two files resumes from the older checkpoint and
   // rewrites the metrics from its history.
-  s.outputs.replace(cfg.metrics, metrics_csv(s.history));
+  if (s.lead) s.outputs.replace(cfg.metrics, metrics_csv(s.history));
   write_checkpoint(epoch, false);
   if (s.stopped)
     s.print("early stop: no improvement of val_loss by " + fmt("%g", cfg.min_delta) + " for " +
@@ -480,6 +567,7 @@ const EpochMetrics& TrainingSession::run_epoch() {
 
 void TrainingSession::write_checkpoint(std::int64_t epochs_done, bool complete) {
   State& s = *s_;
+  if (!s.lead) return;  // rank 0 writes
   const Network& net = *s.net;
   Checkpoint c;
   c.model_json = model_to_json(s.spec);
@@ -502,8 +590,44 @@ void TrainingSession::write_checkpoint(std::int64_t epochs_done, bool complete) 
   c.meta.push_back({"data", s.ds.root});
   c.meta.push_back({"steps_per_epoch", std::to_string(s.steps)});
   c.meta.push_back({"complete", complete ? "1" : "0"});
+  c.meta.push_back({"ranks", std::to_string(s.ranks)});
+  c.meta.push_back({"sync_bn", s.cfg.sync_bn ? "1" : "0"});
   const std::vector<std::uint8_t> bytes = serialize_checkpoint(c, s.cfg.out);
   s.outputs.replace(s.cfg.out, bytes.data(), bytes.size());
+}
+
+// Before validation: rank 0's batch-norm moving statistics on every rank (trainer.h).
+void TrainingSession::share_statistics() {
+  State& s = *s_;
+  Network& net = *s.net;
+  const std::int64_t n = net.state_buffer_floats();
+  if (n == 0) return;
+  std::vector<float> host(static_cast<std::size_t>(n));
+  s.dev().copy_d2h(host.data(), net.state_buffer(), host.size() * 4, s.stream());
+  s.comm->broadcast_host(host.data(), host.size() * 4, 0);
+  s.dev().copy_h2d(net.state_buffer(), host.data(), host.size() * 4, s.stream());
+}
+
+// LC_DIST_CHECK=1: this rank's parameters (and, with --sync-bn, batch-norm statistics) against
+// rank 0's, bit for bit (by a 64-bit hash).
+void TrainingSession::check_replicas() {
+  State& s = *s_;
+  const Network& net = *s.net;
+  std::vector<float> host(static_cast<std::size_t>(net.param_buffer_floats()));
+  s.dev().copy_d2h(host.data(), net.param_buffer(), host.size() * 4, s.stream());
+  std::uint64_t mine = fnv1a(host.data(), host.size() * 4);
+  if (s.cfg.sync_bn && net.state_buffer_floats() > 0) {  // --sync-bn: the statistics match too
+    host.resize(static_cast<std::size_t>(net.state_buffer_floats()));
+    s.dev().copy_d2h(host.data(), net.state_buffer(), host.size() * 4, s.stream());
+    mine ^= fnv1a(host.data(), host.size() * 4) * 31;
+  }
+  std::uint64_t lead = mine;
+  s.comm->broadcast_host(&lead, sizeof lead, 0);
+  std::vector<double> differ{mine == lead ? 0.0 : 1.0};
+  s.comm->sum_host(differ);
+  LC_CHECK(differ[0] == 0, "LC_DIST_CHECK: the parameters of ", differ[0], " rank(s) differ from rank 0's after step ",
+           s.global_step);
+  ++s.replica_checks;
 }
 
 TrainResult TrainingSession::finish() {
@@ -513,13 +637,15 @@ TrainResult TrainingSession::finish() {
   res.backend = s.backend->name();
   res.arena_bytes = net.arena_bytes();
   res.steps_per_epoch = s.steps;
+  res.ranks = s.ranks;
+  res.replica_checks = s.replica_checks;
   res.metrics_path = s.cfg.metrics;
   res.confusion_path = s.confusion_path;
   if (!s.stop.best_weights.empty()) net.import_tensors(s.stop.best_weights, Network::TensorSet::params, "best weights");
   const Evaluation fin = evaluate(&res.confusion);
   const std::int64_t last_epoch = s.history.empty() ? 0 : s.history.back().epoch;
   write_checkpoint(last_epoch, true);
-  s.outputs.replace(s.confusion_path, res.confusion.csv());
+  if (s.lead) s.outputs.replace(s.confusion_path, res.confusion.csv());
   s.print("validation confusion matrix (rows: true class, columns: predicted), weights of epoch " +
           std::to_string(s.stop.best_epoch) + ":");
   s.print(res.confusion.format());
@@ -532,6 +658,9 @@ TrainResult TrainingSession::finish() {
             " CUDA graphs" + (s.gpu ? " (plus the batch gather before each replay)" : ""));
   }
   if (!net.capture_note().empty()) s.print("note: " + net.capture_note());
+  if (s.dist_check)
+    s.print("replica check: parameters bit-identical on " + std::to_string(s.ranks) + " rank(s) after each of " +
+            std::to_string(s.replica_checks) + " steps");
   s.print("wrote " + s.cfg.out + ", " + s.cfg.metrics + ", " + s.confusion_path);
   res.history = s.history;
   res.final_val_loss = fin.loss;

@@ -22,6 +22,25 @@
 // batch-norm statistics, Adam state and step: every random choice is a function of
 // (seed, epoch, step), so the rest of the run is the same as if it had never stopped (on the same
 // backend and machine).
+// Data parallelism (runtime/comm.h; started by `mpirun -np N` or `srun`): R ranks, each with the
+// whole data set and the same split and shuffle. --batch B is per rank; a step takes the global
+// batch G = B x R: rank r trains on positions [t*G + r*B, t*G + (r+1)*B) of the epoch's order in
+// step t, so R ranks x B see the same images per step as 1 rank x G; floor(train / G) steps per
+// epoch. The gradient buffer is averaged over the ranks in one all-reduce per step (a node of the
+// step, between backward and Adam; MPI on cpu/sim, NCCL on cuda/cudnn), so every rank applies
+// the same update and holds the same parameters. Augmentation draws of rank r > 0 use the seed
+// seed + r * 0x9E3779B97F4A7C15 (rank 0's are those of a one-rank run); dropout masks are keyed
+// as in a one-rank run on every rank. Batch-norm moving statistics follow each rank's own batches
+// during an epoch (--sync-bn: averaged over the ranks after every step); before validation rank
+// 0's are copied to every rank, so the model validated is the model saved. Validation: rank r
+// evaluates images [n*r/R, n*(r+1)/R) of the validation list; totals and predictions are summed
+// over the ranks. Rank 0 alone prints, checks and locks the outputs and writes the checkpoint,
+// the metrics and the confusion matrix. Resume works with any number of ranks (a different R
+// changes the global batch: a note says so). LC_DIST_CHECK=1 compares a hash of every rank's
+// parameters (with --sync-bn also its batch-norm statistics) with rank 0's after every step (an
+// error names the first step that differs).
+// Test hook: LC_TEST_FAULT=kill:R:S or hang:R:S makes rank R kill itself (SIGKILL) or sleep
+// forever before its step S+1 of this process.
 // Shuffle: for epoch e (1-based), a = training indices ascending; for i = n-1 down to 1:
 // j = uniform(0..i), swap(a[i], a[j]); uniform draws r = splitmix64(state), state starting at
 // seed ^ (0xD1B54A32D192ED03 * e), rejecting r < 2^64 mod (i+1), j = r mod (i+1).
@@ -59,6 +78,7 @@ struct TrainConfig {
   int max_images = 0;                   // per class; 0 = all
   std::string cache_dir;                // decoded data cache folder ("" = the default)
   bool use_cache = true;
+  bool sync_bn = false;                 // --sync-bn: average batch-norm moving statistics over the ranks every step
   // Options the user gave explicitly (names as on the command line, e.g. "--seed"): on resume,
   // an explicit value that differs from the checkpoint's is an error.
   std::set<std::string> explicit_options;
@@ -89,6 +109,8 @@ struct TrainResult {
   std::size_t arena_bytes = 0;        // the network's arena peak
   double train_images_per_s = 0;      // over the epochs of this process
   std::int64_t steps_per_epoch = 0;
+  int ranks = 1;                      // data-parallel ranks (runtime/comm.h)
+  std::int64_t replica_checks = 0;    // LC_DIST_CHECK=1: steps after which the ranks' parameters matched
   // Host launches of the last training step: kernels (0 when a CUDA Graph was replayed) and graphs.
   std::uint64_t step_kernel_launches = 0, step_graph_launches = 0;
   std::string metrics_path, confusion_path;
@@ -129,6 +151,8 @@ class TrainingSession {
   void prepare_data();
   void resume();
   void write_checkpoint(std::int64_t epochs_done, bool complete);
+  void share_statistics();
+  void check_replicas();
 };
 
 // The shuffled order of epoch `epoch` (see above): exposed for tests.

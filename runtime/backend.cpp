@@ -2,6 +2,7 @@
 #include "runtime/backend.h"
 
 #include "kernels/common/check.h"
+#include "runtime/comm.h"
 #if LC_HAVE_CUDA
 #include "kernels/common/cudnn_info.h"
 #endif
@@ -49,7 +50,7 @@ Backend::Backend(BackendKind kind) : kind_(kind) {
     case BackendKind::cudnn: {
       BackendStatus st = backend_status(kind);
       LC_CHECK(st.usable, "backend ", backend_name(kind), " is not usable: ", st.why);
-      device_ = make_cuda_device(0);
+      device_ = make_cuda_device(local_gpu_ordinal());  // one GPU per local rank (runtime/comm.h)
       stream_ = device_->create_stream();
       break;
     }

@@ -267,6 +267,11 @@ void Network::Impl::build_train() {
   aa.epsilon = net.opts_.epsilon;
   float *pp = params.data<float>(), *gp = grads.data<float>(), *mp = adam_m.data<float>(), *vp = adam_v.data<float>();
   AdamState* st = static_cast<AdamState*>(adam_state.data());
+  if (aa.n > 0 && net.opts_.grad_allreduce) {  // data parallelism (runtime/comm.h)
+    const auto reduce = net.opts_.grad_allreduce;
+    const std::int64_t n = aa.n;
+    p.nodes.push_back({"allreduce grads", {}, [=] { reduce(gp, n, s); }});
+  }
   if (aa.n > 0)
     p.nodes.push_back({"adam" + tag(), {}, [=] { LC_DISPATCH(k, adam_update, aa, pp, gp, mp, vp, st, s); }});
   plan_memory_of(p);
@@ -325,6 +330,7 @@ void Network::Impl::plan_memory_of(Plan& p) {
 // the caller's range (`eval`, `batch N`) holds their nodes directly.
 static const char* train_phase(const std::string& node) {
   if (node.rfind("adam", 0) == 0) return "optim";
+  if (node.rfind("allreduce", 0) == 0) return "allreduce";
   return node.find(" bwd") != std::string::npos ? "bwd" : "fwd";
 }
 

@@ -41,6 +41,7 @@
 //   3. softmax cross-entropy from the logits (batch mean; loss, correct count and samples added
 //      to the device-side training totals);
 //   4. backward: the reverse of the layers, parameter gradients overwritten (never accumulated);
+//   4b. with options.grad_allreduce: the gradient buffer handed to it (the all-reduce over ranks);
 //   5. Adam over the whole parameter buffer; the step count lives and advances on the device.
 // Kernel launches of the last step are counted (last_step_launches()); on cuda/cudnn the first
 // step runs eagerly (libraries may choose algorithms or allocate there), the second is captured
@@ -88,6 +89,11 @@ struct NetworkOptions {
   // fallback to eager steps (capture_note()) without a GPU.
   bool capture_on_host = false;
   bool flat_inference = false; // inference only: also plan predict_flat (runtime/flat_geometry.h)
+  // Data-parallel training (model/trainer.cpp, runtime/comm.h): called with the whole gradient
+  // buffer (grad_buffer(), param_buffer_floats() floats, device memory) and the stream, between
+  // the backward pass and Adam, as one node of the training step ("allreduce grads"; captured
+  // with the step on cuda/cudnn). Empty: no such node.
+  std::function<void(float* grads, std::int64_t n, stream_t s)> grad_allreduce;
 };
 
 // One named tensor of the parameter or state buffer, in device memory.

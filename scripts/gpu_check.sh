@@ -6,7 +6,8 @@
 #   3. runs the `gpu` test label,
 #   4. `landcover bench --backend cuda,cudnn` at batch 16 and 1024 (custom / cuDNN time ratios),
 #   5. one training epoch on DATA_DIR with cuda and with cudnn (images/s, launches per step:
-#      kernels and CUDA Graph replays, final validation accuracy),
+#      kernels and CUDA Graph replays, final validation accuracy), and with two GPUs and mpirun,
+#      one epoch on 2 ranks over NCCL with the ranks' parameters compared after every step,
 #   6. window and pixel segmentation of SCENE with both backends, and pixel mode's naive comparison,
 #   7. compute-sanitizer (memcheck) on a short cuda training run, when present,
 #   8. Nsight Systems on a short cuda training run (statistics only), when present,
@@ -173,6 +174,17 @@ for be in cuda cudnn; do
     --out "$WORK/$be.ckpt" --metrics "$WORK/$be.csv" --no-cache
 done
 
+# ---- 5b. Data parallelism over NCCL (docs/DISTRIBUTED.md), where there are two GPUs and mpirun:
+# 2 ranks x 1 epoch on cuda, the ranks' parameters compared after every step (LC_DIST_CHECK).
+NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if [ "${NGPU:-0}" -ge 2 ] && command -v mpirun >/dev/null; then
+  step "train 1 epoch, 2 ranks NCCL (cuda)" 120 "$RES/train.log" env OMPI_ALLOW_RUN_AS_ROOT=1 \
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 LC_DIST_CHECK=1 LC_COMM_TIMEOUT=60 mpirun -np 2 --oversubscribe --bind-to none \
+    "$BIN" train --data "$DATA" --backend cuda --epochs 1 --out "$WORK/nccl.ckpt" --metrics "$WORK/nccl.csv" --no-cache
+else
+  note "NCCL data parallelism skipped: needs 2 GPUs (found ${NGPU:-0}) and mpirun"
+fi
+
 # ---- 6. Segmentation with both backends (the cuda checkpoint; cudnn's where cuda's is missing).
 CKPT="$WORK/cuda.ckpt"
 [ -f "$CKPT" ] || CKPT="$WORK/cudnn.ckpt"
@@ -213,7 +225,7 @@ fi
   sed -n '/^ratio cuda \/ cudnn/,$p' "$RES/bench.log" | tail -n +2 | grep '^  ' || true
   grep -E "^segmentation|^pixel mode" "$RES/bench.log" || true
   echo "== training (one epoch): per backend the epoch line, launches per step, final accuracy"
-  grep -E "^==== |epoch 1/|launches per training step|^final:|note:" "$RES/train.log" | sed 's/^==== train.*--backend \([a-z]*\).*/-- \1/' || true
+  grep -E "^==== |epoch 1/|launches per training step|^final:|note:|replica check|global batch" "$RES/train.log" | sed 's/^==== train.*--backend \([a-z]*\).*/-- \1/' || true
   echo "== segmentation"
   grep -E "^==== |windows/s|colours|speedup|pixels/s" "$RES/segment.log" | sed 's/^==== \(segment [a-z]*\).*--backend \([a-z]*\).*/-- \1 \2/' || true
   echo "== sanitizer / nsys"

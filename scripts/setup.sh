@@ -10,5 +10,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   cmake ninja-build g++ pkg-config libgtest-dev libstb-dev libturbojpeg0-dev libpng-dev libcli11-dev nlohmann-json3-dev \
   libopenblas-dev libgdal-dev libproj-dev gdal-bin libnetcdf-dev libgsl-dev libplplot-dev \
-  plplot-driver-cairo clang libomp-dev libcurl4-openssl-dev libarchive-dev libssl-dev libhdf5-dev >/dev/null
+  plplot-driver-cairo clang libomp-dev libcurl4-openssl-dev libarchive-dev libssl-dev libhdf5-dev \
+  libopenmpi-dev openmpi-bin >/dev/null
 echo "dependencies installed"

@@ -19,7 +19,8 @@
 // large) prints one error line; the others go on, and the exit status is 1 at the end. Outputs of
 // other inputs are never touched. --compare-naive (pixel mode) also times, on the same image, the
 // batched colours on full-size patches and the seed's way (one batch-1 forward pass per pixel), and
-// prints the speedups.
+// prints the speedups. Under mpirun/srun the inputs are shared out over the ranks (runtime/comm.h:
+// input i to rank i % ranks); every input's outputs are the bytes a one-rank run writes.
 // Depends on: model/segmenter.h, model/palette.h, model/output_set.h (the output layer), model/raster.h,
 // model/geo.h, tools/segment_io.h, tools/progress.h, tools/command.h.
 #include <cstdio>
@@ -39,6 +40,7 @@
 #include "model/raster.h"
 #include "model/segmenter.h"
 #include "runtime/backend.h"
+#include "runtime/comm.h"
 #include "runtime/nvtx.h"
 #include "tools/command.h"
 #include "tools/progress.h"
@@ -139,19 +141,10 @@ void segment_one(const Options& o, const lc::LoadedModel& model, lc::Segmenter& 
                                   : lc::compute_fractions(model.class_names, r.pixels);
   const std::string date = o.date.empty() ? geo.date : o.date;
   nlohmann::ordered_json meta;
-  meta["image"] = path;
-  meta["width"] = src.width();
-  meta["height"] = src.height();
-  meta["mode"] = o.mode;
-  if (window) {
-    meta["stride"] = o.stride;
-    meta["border"] = "reflect101";
-  } else {
-    meta["size"] = o.size;
-  }
-  meta["map_width"] = r.map_w;
-  meta["map_height"] = r.map_h;
-  meta["model"] = o.model;
+  meta["image"] = path, meta["width"] = src.width(), meta["height"] = src.height(), meta["mode"] = o.mode;
+  if (window) meta["stride"] = o.stride, meta["border"] = "reflect101";
+  else meta["size"] = o.size;
+  meta["map_width"] = r.map_w, meta["map_height"] = r.map_h, meta["model"] = o.model;
   meta["nodata_colour"] = lc::colour_hex(lc::kNodataColour);
   meta["input"] = src.describe();
   if (geo.georeferenced) meta["crs"] = geo.crs_name, meta["date"] = date;
@@ -243,12 +236,15 @@ void run_segment(const Options& o) {
   const lc::LoadedModel model = lc::load_inference_model(o.model);
   std::unique_ptr<lc::Backend> backend = lc::make_backend(o.backend);
   lc::Segmenter seg(model, *backend, o.batch);
+  lc::Communicator& ranks = lc::world();
   std::map<std::string, std::string> stems;
-  int failed = 0;
-  for (const std::string& path : o.images) {
+  std::int64_t failed = 0;
+  for (std::size_t i = 0; i < o.images.size(); ++i) {
+    const std::string& path = o.images[i];
     try {
       const std::string stem = stem_of(path);
       auto [it, fresh] = stems.emplace(stem, path);
+      if (!lc::owns(ranks, std::int64_t(i))) continue;
       LC_CHECK(fresh, path, ": its outputs (", stem, "_*) would overwrite those of ", it->second,
                "; segment it in another call or --out-dir");
       segment_one(o, model, seg, path, stem);
@@ -257,6 +253,7 @@ void run_segment(const Options& o) {
       std::fprintf(stderr, "landcover: error: %s\n", lc::tools::error_text(e, path).c_str());
     }
   }
+  failed = lc::sum_over_ranks(ranks, failed);
   if (failed) throw lc::Error(std::to_string(failed) + " of " + std::to_string(o.images.size()) + " images failed");
 }
 

@@ -11,6 +11,7 @@
 
 #include "kernels/common/check.h"
 #include "model/trainer.h"
+#include "runtime/comm.h"
 #include "tools/command.h"
 #include "tools/data_fetch.h"
 #include "tools/progress.h"
@@ -41,12 +42,13 @@ void run_train(CLI::App* cmd, Options& o) {
     if (opt->count() > 0) cfg.explicit_options.insert(opt->get_name());
 
   std::unique_ptr<lc::tools::Progress> bar;
+  const int ranks = lc::world().size();  // the bar counts the images of all ranks (global batch)
   lc::TrainCallbacks cb;
   cb.step = [&](int epoch, int epochs, std::int64_t done, std::int64_t total, double) {
     if (!bar)
       bar = std::make_unique<lc::tools::Progress>("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs),
-                                                  total * cfg.batch, "img");
-    bar->update(done * cfg.batch);
+                                                  total * cfg.batch * ranks, "img");
+    bar->update(done * cfg.batch * ranks);
   };
   cb.epoch_end = [&] {
     if (bar) bar->finish();
@@ -56,9 +58,10 @@ void run_train(CLI::App* cmd, Options& o) {
   lc::TrainingSession session(cfg, cb);
   while (!session.done()) session.run_epoch();
   const lc::TrainResult r = session.finish();
-  std::printf("final validation accuracy %.4f (%d classes, chance %.4f), %.0f img/s training on %s\n",
-              r.final_val_accuracy, r.confusion.classes(), 1.0 / r.confusion.classes(), r.train_images_per_s,
-              r.backend.c_str());
+  if (lc::world().rank() == 0)
+    std::printf("final validation accuracy %.4f (%d classes, chance %.4f), %.0f img/s training on %s\n",
+                r.final_val_accuracy, r.confusion.classes(), 1.0 / r.confusion.classes(), r.train_images_per_s,
+                r.backend.c_str());
 }
 
 void setup(CLI::App& app) {
@@ -91,6 +94,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--max-images", c.max_images, "Use only the first N images of each class (0: all)")
       ->capture_default_str();
   cmd->add_option("--cache-dir", c.cache_dir, "Folder of the decoded data cache (default: $XDG_CACHE_HOME/landcover)");
+  cmd->add_flag("--sync-bn", c.sync_bn, "Several ranks: average batch-norm moving statistics over the ranks every step");
   cmd->add_flag("--no-cache", o->no_cache, "Decode the images every time; neither read nor write the cache");
   cmd->callback([cmd, o] { run_train(cmd, *o); });
 }
