@@ -18,8 +18,12 @@
 #
 #   bash scripts/gpu_check.sh DATA_DIR SCENE_IMAGE
 #   bash scripts/gpu_check.sh --download-debs   (on a machine with apt and network: fetches the
-#       Debian packages of the build dependencies into .gpu_debs/, git-ignored, for a GPU machine
-#       that cannot reach a mirror; there they are unpacked into a private prefix, not into /)
+#       Debian packages of the small header-only and BLAS dependencies into .gpu_debs/, git-ignored,
+#       for a GPU machine that cannot reach a mirror; there they are unpacked into a private prefix,
+#       not into /). The libraries of the field (GDAL/PROJ, netCDF, HDF5, PLplot, GSL, libcurl,
+#       libarchive, libjpeg-turbo, libpng) are not carried: with their dependencies they are some 525
+#       Debian packages, about 660 MiB, more than one carry to a GPU machine holds. A machine without
+#       them and without network stops at step 1 naming what is missing.
 # Where cuDNN is not under /usr/local/cuda, the pip wheel's copy (python3 -m nvidia.cudnn) is used.
 # Environment: BUILD_DIR (default build-gpu), RESULTS_ROOT (default profiling/results),
 #   GPU_CHECK_DEBS (default .gpu_debs), GPU_CHECK_PREFIX (where they are unpacked, default /tmp/lc_deps),
@@ -60,6 +64,10 @@ for tool in cmake ninja g++ pkg-config; do command -v $tool >/dev/null || missin
 for hdr in /usr/include/gtest/gtest.h /usr/include/stb/stb_image.h /usr/include/CLI/CLI.hpp \
   /usr/include/nlohmann/json.hpp; do [ -f $hdr ] || missing="$missing $hdr"; done
 compgen -G "/usr/include/*/cblas.h" >/dev/null || compgen -G "/usr/include/cblas.h" >/dev/null || missing="$missing cblas.h"
+# The libraries of the field (rasters, netCDF, HDF5, image decoders, ...), as CMake looks for them.
+for pc in gdal proj netcdf hdf5 plplot gsl libturbojpeg libpng libcurl libarchive libcrypto; do
+  command -v pkg-config >/dev/null && pkg-config --exists $pc 2>/dev/null || missing="$missing $pc"
+done
 CMAKE_DEPS=()
 [ "${GPU_CHECK_USE_DEBS:-0}" = 1 ] && missing="$missing (GPU_CHECK_USE_DEBS=1)"
 if [ -n "$missing" ] && compgen -G "$DEBS/*.deb" >/dev/null; then
