@@ -24,14 +24,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LC_CONV_X86 1
-#else
-#define LC_CONV_X86 0
-#endif
 
+#include "kernels/common/blas_threads.h"
+#include "kernels/common/cpu_simd.h"
 #include "kernels/conv2d/conv2d.h"
+
+#define LC_CONV_X86 LC_CPU_X86
 
 namespace lc::cpu {
 
@@ -66,14 +64,6 @@ Geo data_geo(const Geo& g) {
 }
 
 // The direct path: few input channels, k a multiple of 8 up to 32, AVX2 + FMA at run time.
-bool cpu_has_avx2_fma() {
-#if LC_CONV_X86
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;
-#endif
-}
 bool direct_path(const Geo& g) { return g.c <= 4 && g.k % 8 == 0 && g.k <= 32 && cpu_has_avx2_fma(); }
 
 std::size_t round16(std::size_t f) { return (f + 15) / 16 * 16; }
@@ -98,22 +88,6 @@ int plan_threads(const Geo& g, const Workspace& ws, const char* fn) {
   return int(std::min<std::size_t>(fit, std::size_t(std::max(1, omp_get_max_threads()))));
 }
 float* slice_base(const Geo& g, const Workspace& ws) { return static_cast<float*>(ws.ptr) + shared_floats(g); }
-
-// OpenBLAS single-threaded for the duration of a call (restored after).
-class BlasSingleThread {
- public:
-  BlasSingleThread() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThread() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  BlasSingleThread(const BlasSingleThread&) = delete;
-  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
-
- private:
-  int saved_;
-};
 
 // Row blocks of [0, m): B blocks of `rows` rows (the last may be shorter), B a multiple of P
 // so every thread gets the same number; thread t takes blocks [t*B/P, (t+1)*B/P).
@@ -218,12 +192,43 @@ inline float expm1_neg(float x) {
   return select_f(x == x, scale * p + (scale - 1.f), x);
 }
 
+#if LC_CONV_X86
+// elu(expm1_neg) on 8 floats: the same operations in the same order (no FMA), so bitwise equal
+// to the scalar form.
+LC_AVX2 inline __m256 elu8(__m256 x) {
+  const __m256 xc = _mm256_blendv_ps(_mm256_set1_ps(-20.f), x, _mm256_cmp_ps(x, _mm256_set1_ps(-20.f), _CMP_GE_OQ));
+  const __m256 magic = _mm256_set1_ps(12582912.f);
+  const __m256 kf = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), magic), magic);
+  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(xc, _mm256_mul_ps(kf, _mm256_set1_ps(0.693145751953125f))),
+                                 _mm256_mul_ps(kf, _mm256_set1_ps(1.42860677e-06f)));
+  __m256 p = _mm256_set1_ps(1.f / 5040);
+  const float coef[] = {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f};
+  for (float c : coef) p = _mm256_add_ps(_mm256_set1_ps(c), _mm256_mul_ps(r, p));
+  p = _mm256_mul_ps(r, p);
+  const __m256 scale = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(kf), _mm256_set1_epi32(127)), 23));
+  const __m256 e = _mm256_add_ps(_mm256_mul_ps(scale, p), _mm256_sub_ps(scale, _mm256_set1_ps(1.f)));
+  const __m256 neg = _mm256_blendv_ps(x, e, _mm256_cmp_ps(x, x, _CMP_ORD_Q));
+  return _mm256_blendv_ps(neg, x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
+LC_AVX2 long long elu_inplace_avx2(float* y, long long n) {
+  long long i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, elu8(_mm256_loadu_ps(y + i)));
+  return i;
+}
+#endif
+
 // y[i] = elu(y[i]) over n contiguous floats.
 void elu_inplace(float* y, long long n) {
+  long long i = 0;
+#if LC_CONV_X86
+  if (cpu_has_avx2_fma()) i = elu_inplace_avx2(y, n);
+#endif
 #pragma omp simd
-  for (long long i = 0; i < n; ++i) {
-    const float z = y[i];
-    y[i] = select_f(z > 0.f, z, expm1_neg(z));
+  for (long long j = i; j < n; ++j) {
+    const float z = y[j];
+    y[j] = select_f(z > 0.f, z, expm1_neg(z));
   }
 }
 
@@ -239,7 +244,6 @@ void transpose_filter(const Geo& g, const float* wt, float* wtc) {
 }
 
 #if LC_CONV_X86
-#define LC_AVX2 __attribute__((target("avx2,fma")))
 
 LC_AVX2 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
