@@ -66,7 +66,7 @@ Geo data_geo(const Geo& g) {
 // The direct path: few input channels, k a multiple of 8 up to 32, AVX2 + FMA at run time.
 bool direct_path(const Geo& g) { return g.c <= 4 && g.k % 8 == 0 && g.k <= 32 && cpu_has_avx2_fma(); }
 // The wide direct path (forward and gathered backward data): c % 8 == 0, k % 16 == 0, AVX2 + FMA.
-bool wide_path(const Geo& g) { return g.c % 8 == 0 && g.k % 16 == 0 && g.r * g.s > 1 && cpu_has_avx2_fma(); }
+bool wide_path(const Geo& g) { return g.c % 8 == 0 && g.k % 16 == 0 && g.r * g.s > 1 && g.r <= 32 && cpu_has_avx2_fma(); }
 
 std::size_t round16(std::size_t f) { return (f + 15) / 16 * 16; }
 
@@ -461,14 +461,16 @@ struct DirectWeights {
 };
 
 // The wide direct path (c % 8 == 0, k % 16 == 0: the 3x3 layers, and their backward data as a
-// forward convolution): no im2col, no GEMM packing. A tile is NP output pixels of one image row x
-// 16 output channels, 2 * NP accumulators in registers; per input channel of a tap, two filter
-// vectors and NP broadcasts feed 2 * NP FMAs. Pixels whose taps all stay inside the row go in
-// runs of up to 6; border pixels one at a time over the taps inside. Bias first, ELU (elu8) on
-// the way out. wtc is the filter as [tap][c][k].
+// forward convolution): no im2col, no GEMM packing. Per output row, the r input rows it reads are
+// copied once into a zero-padded buffer (w + 2 pw pixels each), so every output pixel sees all
+// s taps of a row. A tile is NP pixels of the row x 16 output channels, 2 * NP accumulators in
+// registers; per input channel of a tap, two filter vectors and NP broadcasts feed 2 * NP FMAs;
+// rows of taps outside the image are skipped. Runs of 4 pixels (8 independent FMA chains), the
+// last 1..3 in one shorter tile. Bias first, ELU (elu8) on the way out. wtc is the filter as
+// [tap][c][k]; pad holds r * (w + 2 pw) * c floats.
 template <int NP>
-LC_AVX2 void wide_tile(const Geo& g, const float* x, const float* wtc, const float* b, float* y, bool elu,
-                       long long m, int i, int va, int vb, int kb) {
+LC_AVX2 void wide_tile(const Geo& g, const float* prow, std::size_t pstride, unsigned rows_in, const float* wtc,
+                       const float* b, float* y, bool elu, int kb) {
   __m256 acc[NP][2];
 #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
@@ -477,11 +479,9 @@ LC_AVX2 void wide_tile(const Geo& g, const float* x, const float* wtc, const flo
   }
   const std::size_t tap_floats = std::size_t(g.c) * g.k;
   for (int u = 0; u < g.r; ++u) {
-    const int ii = i + u - g.ph;
-    if (ii < 0 || ii >= g.h) continue;
-    const float* xrow = x + (m + (long long)(u - g.ph) * g.w - g.pw) * g.c;  // tap v = 0 of pixel m
-    for (int v = va; v < vb; ++v) {
-      const float* xp = xrow + std::size_t(v) * g.c;
+    if (!(rows_in >> u & 1u)) continue;
+    for (int v = 0; v < g.s; ++v) {
+      const float* xp = prow + u * pstride + std::size_t(v) * g.c;
       const float* wp = wtc + (std::size_t(u) * g.s + v) * tap_floats + kb;
       for (int ch = 0; ch < g.c; ++ch, wp += g.k) {
         const __m256 w0 = _mm256_loadu_ps(wp), w1 = _mm256_loadu_ps(wp + 8);
@@ -496,37 +496,46 @@ LC_AVX2 void wide_tile(const Geo& g, const float* x, const float* wtc, const flo
   }
 #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
-    float* yp = y + (m + p) * g.k + kb;
+    float* yp = y + std::size_t(p) * g.k + kb;
     _mm256_storeu_ps(yp, elu ? elu8(acc[p][0]) : acc[p][0]);
     _mm256_storeu_ps(yp + 8, elu ? elu8(acc[p][1]) : acc[p][1]);
   }
 }
 
-// Output pixels [m0, m1) of the wide direct path.
+// Floats of the wide path's padded rows.
+std::size_t wide_pad_floats(const Geo& g) { return std::size_t(g.r) * (g.w + 2 * g.pw) * g.c; }
+
+// Output pixels [m0, m1) of the wide direct path; pad: wide_pad_floats(g) floats of this thread.
 LC_AVX2 void wide_forward(const Geo& g, const float* x, const float* wtc, const float* b, float* y, bool elu,
-                          long long m0, long long m1) {
-  constexpr int kRun = 6;
-  int j = int(m0 % g.w), i = int((m0 / g.w) % g.h);
+                          long long m0, long long m1, float* pad) {
+  const std::size_t pstride = std::size_t(g.w + 2 * g.pw) * g.c;
   for (long long m = m0; m < m1;) {
-    int np = 1, va = std::max(0, g.pw - j), vb = std::min(g.s, g.w - j + g.pw);
-    if (j >= g.pw && j < g.w - g.pw) {  // every tap inside the row
-      np = int(std::min<long long>({kRun, g.w - g.pw - j, m1 - m}));
-      va = 0, vb = g.s;
+    const long long row = m / g.w;  // n * h + i
+    const int i = int(row % g.h), j0 = int(m % g.w);
+    const long long end = std::min(m1, (row + 1) * g.w);
+    unsigned rows_in = 0;
+    for (int u = 0; u < g.r; ++u) {
+      const int ii = i + u - g.ph;
+      float* dst = pad + u * pstride;
+      if (ii < 0 || ii >= g.h) continue;
+      rows_in |= 1u << u;
+      std::memset(dst, 0, std::size_t(g.pw) * g.c * sizeof(float));
+      std::memcpy(dst + std::size_t(g.pw) * g.c, x + (row + u - g.ph) * g.w * g.c, std::size_t(g.w) * g.c * sizeof(float));
+      std::memset(dst + std::size_t(g.pw + g.w) * g.c, 0, std::size_t(g.pw) * g.c * sizeof(float));
     }
-    for (int kb = 0; kb < g.k; kb += 16) switch (np) {
-        case 6: wide_tile<6>(g, x, wtc, b, y, elu, m, i, va, vb, kb); break;
-        case 5: wide_tile<5>(g, x, wtc, b, y, elu, m, i, va, vb, kb); break;
-        case 4: wide_tile<4>(g, x, wtc, b, y, elu, m, i, va, vb, kb); break;
-        case 3: wide_tile<3>(g, x, wtc, b, y, elu, m, i, va, vb, kb); break;
-        case 2: wide_tile<2>(g, x, wtc, b, y, elu, m, i, va, vb, kb); break;
-        default: wide_tile<1>(g, x, wtc, b, y, elu, m, i, va, vb, kb); break;
-      }
-    m += np;
-    j += np;
-    if (j == g.w) {
-      j = 0;
-      if (++i == g.h) i = 0;
+    for (int j = j0; j < j0 + int(end - m);) {
+      const int np = std::min(4, j0 + int(end - m) - j);
+      const float* prow = pad + std::size_t(j) * g.c;  // tap (u, 0) of pixel j is pad row u, column j
+      float* yp = y + (row * g.w + j) * g.k;
+      for (int kb = 0; kb < g.k; kb += 16) switch (np) {
+          case 4: wide_tile<4>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          case 3: wide_tile<3>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          case 2: wide_tile<2>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          default: wide_tile<1>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+        }
+      j += np;
     }
+    m = end;
   }
 }
 #else
@@ -540,7 +549,8 @@ template <int C, int KV>
 struct DirectData {};
 template <int C, int KV>
 struct DirectWeights {};
-void wide_forward(const Geo&, const float*, const float*, const float*, float*, bool, long long, long long) {
+std::size_t wide_pad_floats(const Geo&) { return 0; }
+void wide_forward(const Geo&, const float*, const float*, const float*, float*, bool, long long, long long, float*) {
   LC_FAIL("conv2d (cpu): the wide direct path needs x86-64");
 }
 #endif
@@ -587,10 +597,13 @@ void conv2d_forward(const Conv2dArgs& a, const float* x, const float* wt, const 
   check_version(a, "conv2d_forward (cpu)");
   const Geo g = geo_of(a);
   const int P = plan_threads(g, ws, "conv2d_forward");
-  if (wide_path(g)) {
+  if (wide_path(g) && wide_pad_floats(g) <= col_floats(g)) {  // the padded rows fit a column block
     float* wtc = static_cast<float*>(ws.ptr);
     transpose_filter(g, wt, wtc);
-    for_row_blocks(g, P, [&](int, long long m0, long long m1) { wide_forward(g, x, wtc, b, y, a.fuse_elu, m0, m1); });
+    float* base = slice_base(g, ws);
+    for_row_blocks(g, P, [&](int t, long long m0, long long m1) {
+      wide_forward(g, x, wtc, b, y, a.fuse_elu, m0, m1, base + std::size_t(t) * slice_floats(g));
+    });
     return;
   }
   if (!direct_path(g)) return forward_rows(g, x, wt, b, y, a.fuse_elu, P, slice_base(g, ws), slice_floats(g));
@@ -618,7 +631,7 @@ void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt,
     });
     return;
   }
-  if (gather_dx(g) && wide_path(data_geo(g))) {
+  if (gather_dx(g) && wide_path(data_geo(g)) && wide_pad_floats(data_geo(g)) <= col_floats(g)) {
     // The data convolution's filter as [tap'][k][ch]: wtd[u'][v'][k][ch] = wt[k][r-1-u'][s-1-v'][ch].
     const Geo d = data_geo(g);
     float* wtd = static_cast<float*>(ws.ptr);
@@ -628,7 +641,9 @@ void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt,
           std::memcpy(wtd + ((std::size_t(u) * g.s + v) * g.k + k) * g.c,
                       wt + ((std::size_t(k) * g.r + (g.r - 1 - u)) * g.s + (g.s - 1 - v)) * g.c,
                       std::size_t(g.c) * sizeof(float));
-    for_row_blocks(d, P, [&](int, long long m0, long long m1) { wide_forward(d, dz, wtd, nullptr, dx, false, m0, m1); });
+    for_row_blocks(d, P, [&](int t, long long m0, long long m1) {
+      wide_forward(d, dz, wtd, nullptr, dx, false, m0, m1, base + std::size_t(t) * slice);
+    });
     return;
   }
   if (gather_dx(g)) {
