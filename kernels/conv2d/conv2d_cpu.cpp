@@ -12,6 +12,12 @@
 // GEMM shape (n = k = 16, kd = 75) spends more time in im2col/col2im than in the GEMM, so all
 // three passes loop over pixels and taps directly with k vectorized in 8-float AVX registers,
 // on the filter transposed to [tap][c][k] (dx gathers; dw accumulates per thread).
+// Wide direct path (c % 8 == 0 and k % 16 == 0, AVX2 + FMA: the 3x3 layers' forward, and their
+// backward data as the forward convolution with the flipped filter when k % 8 == 0 and
+// c % 16 == 0): per output row a zero-padded copy of the input rows it reads (in the thread's
+// column block), then tiles of 4 pixels x 16 channels held in registers over every tap and
+// channel, filter as [tap][c][k]; bias and ELU applied as the tile is stored. No im2col, no GEMM
+// packing. Backward weights stays on im2col + GEMM.
 // Workspace: [transposed filter] + one slice per thread (column block, dw and db partials), see
 // conv2d.h. The row blocks and their assignment depend only on the shape and the thread count
 // P, so results are bitwise reproducible for a fixed P. 1x1 filters skip im2col.
