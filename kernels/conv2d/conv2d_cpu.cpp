@@ -15,7 +15,7 @@
 // Wide direct path (c % 8 == 0 and k % 16 == 0, AVX2 + FMA: the 3x3 layers' forward, and their
 // backward data as the forward convolution with the flipped filter when k % 8 == 0 and
 // c % 16 == 0): per output row a zero-padded copy of the input rows it reads (in the thread's
-// column block), then tiles of 4 pixels x 16 channels held in registers over every tap and
+// column block), then tiles of up to 6 pixels x 16 channels held in registers over every tap and
 // channel, filter as [tap][c][k]; bias and ELU applied as the tile is stored. No im2col, no GEMM
 // packing. Backward weights stays on im2col + GEMM.
 // Workspace: [transposed filter] + one slice per thread (column block, dw and db partials), see
@@ -471,8 +471,8 @@ struct DirectWeights {
 // copied once into a zero-padded buffer (w + 2 pw pixels each), so every output pixel sees all
 // s taps of a row. A tile is NP pixels of the row x 16 output channels, 2 * NP accumulators in
 // registers; per input channel of a tap, two filter vectors and NP broadcasts feed 2 * NP FMAs;
-// rows of taps outside the image are skipped. Runs of 4 pixels (8 independent FMA chains), the
-// last 1..3 in one shorter tile. Bias first, ELU (elu8) on the way out. wtc is the filter as
+// rows of taps outside the image are skipped. A row is cut into ceil(w / 6) tiles of nearly
+// equal size (w = 8: 4 + 4; 16: 6 + 5 + 5; 5: one of 5), so few tiles have too few FMA chains. Bias first, ELU (elu8) on the way out. wtc is the filter as
 // [tap][c][k]; pad holds r * (w + 2 pw) * c floats.
 template <int NP>
 LC_AVX2 void wide_tile(const Geo& g, const float* prow, std::size_t pstride, unsigned rows_in, const float* wtc,
@@ -529,11 +529,14 @@ LC_AVX2 void wide_forward(const Geo& g, const float* x, const float* wtc, const 
       std::memcpy(dst + std::size_t(g.pw) * g.c, x + (row + u - g.ph) * g.w * g.c, std::size_t(g.w) * g.c * sizeof(float));
       std::memset(dst + std::size_t(g.pw + g.w) * g.c, 0, std::size_t(g.pw) * g.c * sizeof(float));
     }
-    for (int j = j0; j < j0 + int(end - m);) {
-      const int np = std::min(4, j0 + int(end - m) - j);
+    const int j1 = j0 + int(end - m);
+    for (int j = j0, tiles = (j1 - j0 + 5) / 6; j < j1; --tiles) {
+      const int np = (j1 - j + tiles - 1) / tiles;  // the run in tiles of nearly equal size, at most 6
       const float* prow = pad + std::size_t(j) * g.c;  // tap (u, 0) of pixel j is pad row u, column j
       float* yp = y + (row * g.w + j) * g.k;
       for (int kb = 0; kb < g.k; kb += 16) switch (np) {
+          case 6: wide_tile<6>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          case 5: wide_tile<5>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
           case 4: wide_tile<4>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
           case 3: wide_tile<3>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
           case 2: wide_tile<2>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
