@@ -59,7 +59,8 @@
 //   sim, cuda  max of: backward data v2/v3, the transposed filter (r*s*c*k floats); dw/db v2/v3,
 //          the split-K partials (splits * k * (r*s*c + 1) floats, splits from the shape only).
 //   cpu    a transposed copy of the filter (r*s*c*k floats, for backward data with c >= 8 and
-//          for the direct first-layer path) plus, per OpenMP thread, an im2col / column block
+//          for the direct paths) plus, per OpenMP thread, an im2col / column block (the wide
+//          direct path keeps its zero-padded input rows there)
 //          and dw and db partials; the number of threads a call uses is
 //          min(omp_get_max_threads(), what the workspace holds), so a workspace sized with more
 //          threads than are later available still works (results are reproducible for a fixed

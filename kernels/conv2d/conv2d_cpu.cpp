@@ -12,6 +12,12 @@
 // GEMM shape (n = k = 16, kd = 75) spends more time in im2col/col2im than in the GEMM, so all
 // three passes loop over pixels and taps directly with k vectorized in 8-float AVX registers,
 // on the filter transposed to [tap][c][k] (dx gathers; dw accumulates per thread).
+// Wide direct path (c % 8 == 0 and k % 16 == 0, AVX2 + FMA: the 3x3 layers' forward, and their
+// backward data as the forward convolution with the flipped filter when k % 8 == 0 and
+// c % 16 == 0): per output row a zero-padded copy of the input rows it reads (in the thread's
+// column block), then tiles of up to 6 pixels x 16 channels held in registers over every tap and
+// channel, filter as [tap][c][k]; bias and ELU applied as the tile is stored. No im2col, no GEMM
+// packing. Backward weights stays on im2col + GEMM.
 // Workspace: [transposed filter] + one slice per thread (column block, dw and db partials), see
 // conv2d.h. The row blocks and their assignment depend only on the shape and the thread count
 // P, so results are bitwise reproducible for a fixed P. 1x1 filters skip im2col.
@@ -24,14 +30,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LC_CONV_X86 1
-#else
-#define LC_CONV_X86 0
-#endif
 
+#include "kernels/common/blas_threads.h"
+#include "kernels/common/cpu_simd.h"
 #include "kernels/conv2d/conv2d.h"
+
+#define LC_CONV_X86 LC_CPU_X86
 
 namespace lc::cpu {
 
@@ -66,15 +70,9 @@ Geo data_geo(const Geo& g) {
 }
 
 // The direct path: few input channels, k a multiple of 8 up to 32, AVX2 + FMA at run time.
-bool cpu_has_avx2_fma() {
-#if LC_CONV_X86
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;
-#endif
-}
 bool direct_path(const Geo& g) { return g.c <= 4 && g.k % 8 == 0 && g.k <= 32 && cpu_has_avx2_fma(); }
+// The wide direct path (forward and gathered backward data): c % 8 == 0, k % 16 == 0, AVX2 + FMA.
+bool wide_path(const Geo& g) { return g.c % 8 == 0 && g.k % 16 == 0 && g.r * g.s > 1 && g.r <= 32 && cpu_has_avx2_fma(); }
 
 std::size_t round16(std::size_t f) { return (f + 15) / 16 * 16; }
 
@@ -98,22 +96,6 @@ int plan_threads(const Geo& g, const Workspace& ws, const char* fn) {
   return int(std::min<std::size_t>(fit, std::size_t(std::max(1, omp_get_max_threads()))));
 }
 float* slice_base(const Geo& g, const Workspace& ws) { return static_cast<float*>(ws.ptr) + shared_floats(g); }
-
-// OpenBLAS single-threaded for the duration of a call (restored after).
-class BlasSingleThread {
- public:
-  BlasSingleThread() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThread() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  BlasSingleThread(const BlasSingleThread&) = delete;
-  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
-
- private:
-  int saved_;
-};
 
 // Row blocks of [0, m): B blocks of `rows` rows (the last may be shorter), B a multiple of P
 // so every thread gets the same number; thread t takes blocks [t*B/P, (t+1)*B/P).
@@ -218,12 +200,43 @@ inline float expm1_neg(float x) {
   return select_f(x == x, scale * p + (scale - 1.f), x);
 }
 
+#if LC_CONV_X86
+// elu(expm1_neg) on 8 floats: the same operations in the same order (no FMA), so bitwise equal
+// to the scalar form.
+LC_AVX2 inline __m256 elu8(__m256 x) {
+  const __m256 xc = _mm256_blendv_ps(_mm256_set1_ps(-20.f), x, _mm256_cmp_ps(x, _mm256_set1_ps(-20.f), _CMP_GE_OQ));
+  const __m256 magic = _mm256_set1_ps(12582912.f);
+  const __m256 kf = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), magic), magic);
+  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(xc, _mm256_mul_ps(kf, _mm256_set1_ps(0.693145751953125f))),
+                                 _mm256_mul_ps(kf, _mm256_set1_ps(1.42860677e-06f)));
+  __m256 p = _mm256_set1_ps(1.f / 5040);
+  const float coef[] = {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f};
+  for (float c : coef) p = _mm256_add_ps(_mm256_set1_ps(c), _mm256_mul_ps(r, p));
+  p = _mm256_mul_ps(r, p);
+  const __m256 scale = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(kf), _mm256_set1_epi32(127)), 23));
+  const __m256 e = _mm256_add_ps(_mm256_mul_ps(scale, p), _mm256_sub_ps(scale, _mm256_set1_ps(1.f)));
+  const __m256 neg = _mm256_blendv_ps(x, e, _mm256_cmp_ps(x, x, _CMP_ORD_Q));
+  return _mm256_blendv_ps(neg, x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
+LC_AVX2 long long elu_inplace_avx2(float* y, long long n) {
+  long long i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, elu8(_mm256_loadu_ps(y + i)));
+  return i;
+}
+#endif
+
 // y[i] = elu(y[i]) over n contiguous floats.
 void elu_inplace(float* y, long long n) {
+  long long i = 0;
+#if LC_CONV_X86
+  if (cpu_has_avx2_fma()) i = elu_inplace_avx2(y, n);
+#endif
 #pragma omp simd
-  for (long long i = 0; i < n; ++i) {
-    const float z = y[i];
-    y[i] = select_f(z > 0.f, z, expm1_neg(z));
+  for (long long j = i; j < n; ++j) {
+    const float z = y[j];
+    y[j] = select_f(z > 0.f, z, expm1_neg(z));
   }
 }
 
@@ -239,7 +252,6 @@ void transpose_filter(const Geo& g, const float* wt, float* wtc) {
 }
 
 #if LC_CONV_X86
-#define LC_AVX2 __attribute__((target("avx2,fma")))
 
 LC_AVX2 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -453,6 +465,88 @@ struct DirectWeights {
   template <class... A>
   static void run(const Geo& g, A... a) { direct_weights<C, KV>(g, a...); }
 };
+
+// The wide direct path (c % 8 == 0, k % 16 == 0: the 3x3 layers, and their backward data as a
+// forward convolution): no im2col, no GEMM packing. Per output row, the r input rows it reads are
+// copied once into a zero-padded buffer (w + 2 pw pixels each), so every output pixel sees all
+// s taps of a row. A tile is NP pixels of the row x 16 output channels, 2 * NP accumulators in
+// registers; per input channel of a tap, two filter vectors and NP broadcasts feed 2 * NP FMAs;
+// rows of taps outside the image are skipped. A row is cut into ceil(w / 6) tiles of nearly
+// equal size (w = 8: 4 + 4; 16: 6 + 5 + 5; 5: one of 5), so few tiles have too few FMA chains. Bias first, ELU (elu8) on the way out. wtc is the filter as
+// [tap][c][k]; pad holds r * (w + 2 pw) * c floats.
+template <int NP>
+LC_AVX2 void wide_tile(const Geo& g, const float* prow, std::size_t pstride, unsigned rows_in, const float* wtc,
+                       const float* b, float* y, bool elu, int kb) {
+  __m256 acc[NP][2];
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    acc[p][0] = b ? _mm256_loadu_ps(b + kb) : _mm256_setzero_ps();
+    acc[p][1] = b ? _mm256_loadu_ps(b + kb + 8) : _mm256_setzero_ps();
+  }
+  const std::size_t tap_floats = std::size_t(g.c) * g.k;
+  for (int u = 0; u < g.r; ++u) {
+    if (!(rows_in >> u & 1u)) continue;
+    for (int v = 0; v < g.s; ++v) {
+      const float* xp = prow + u * pstride + std::size_t(v) * g.c;
+      const float* wp = wtc + (std::size_t(u) * g.s + v) * tap_floats + kb;
+      for (int ch = 0; ch < g.c; ++ch, wp += g.k) {
+        const __m256 w0 = _mm256_loadu_ps(wp), w1 = _mm256_loadu_ps(wp + 8);
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const __m256 xv = _mm256_broadcast_ss(xp + std::size_t(p) * g.c + ch);
+          acc[p][0] = _mm256_fmadd_ps(xv, w0, acc[p][0]);
+          acc[p][1] = _mm256_fmadd_ps(xv, w1, acc[p][1]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    float* yp = y + std::size_t(p) * g.k + kb;
+    _mm256_storeu_ps(yp, elu ? elu8(acc[p][0]) : acc[p][0]);
+    _mm256_storeu_ps(yp + 8, elu ? elu8(acc[p][1]) : acc[p][1]);
+  }
+}
+
+// Floats of the wide path's padded rows.
+std::size_t wide_pad_floats(const Geo& g) { return std::size_t(g.r) * (g.w + 2 * g.pw) * g.c; }
+
+// Output pixels [m0, m1) of the wide direct path; pad: wide_pad_floats(g) floats of this thread.
+LC_AVX2 void wide_forward(const Geo& g, const float* x, const float* wtc, const float* b, float* y, bool elu,
+                          long long m0, long long m1, float* pad) {
+  const std::size_t pstride = std::size_t(g.w + 2 * g.pw) * g.c;
+  for (long long m = m0; m < m1;) {
+    const long long row = m / g.w;  // n * h + i
+    const int i = int(row % g.h), j0 = int(m % g.w);
+    const long long end = std::min(m1, (row + 1) * g.w);
+    unsigned rows_in = 0;
+    for (int u = 0; u < g.r; ++u) {
+      const int ii = i + u - g.ph;
+      float* dst = pad + u * pstride;
+      if (ii < 0 || ii >= g.h) continue;
+      rows_in |= 1u << u;
+      std::memset(dst, 0, std::size_t(g.pw) * g.c * sizeof(float));
+      std::memcpy(dst + std::size_t(g.pw) * g.c, x + (row + u - g.ph) * g.w * g.c, std::size_t(g.w) * g.c * sizeof(float));
+      std::memset(dst + std::size_t(g.pw + g.w) * g.c, 0, std::size_t(g.pw) * g.c * sizeof(float));
+    }
+    const int j1 = j0 + int(end - m);
+    for (int j = j0, tiles = (j1 - j0 + 5) / 6; j < j1; --tiles) {
+      const int np = (j1 - j + tiles - 1) / tiles;  // the run in tiles of nearly equal size, at most 6
+      const float* prow = pad + std::size_t(j) * g.c;  // tap (u, 0) of pixel j is pad row u, column j
+      float* yp = y + (row * g.w + j) * g.k;
+      for (int kb = 0; kb < g.k; kb += 16) switch (np) {
+          case 6: wide_tile<6>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          case 5: wide_tile<5>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          case 4: wide_tile<4>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          case 3: wide_tile<3>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          case 2: wide_tile<2>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+          default: wide_tile<1>(g, prow, pstride, rows_in, wtc, b, yp, elu, kb); break;
+        }
+      j += np;
+    }
+    m = end;
+  }
+}
 #else
 template <template <int, int> class F, class... A>
 void dispatch_direct(const Geo&, A&&...) {
@@ -464,6 +558,10 @@ template <int C, int KV>
 struct DirectData {};
 template <int C, int KV>
 struct DirectWeights {};
+std::size_t wide_pad_floats(const Geo&) { return 0; }
+void wide_forward(const Geo&, const float*, const float*, const float*, float*, bool, long long, long long, float*) {
+  LC_FAIL("conv2d (cpu): the wide direct path needs x86-64");
+}
 #endif
 
 }  // namespace
@@ -508,6 +606,15 @@ void conv2d_forward(const Conv2dArgs& a, const float* x, const float* wt, const 
   check_version(a, "conv2d_forward (cpu)");
   const Geo g = geo_of(a);
   const int P = plan_threads(g, ws, "conv2d_forward");
+  if (wide_path(g) && wide_pad_floats(g) <= col_floats(g)) {  // the padded rows fit a column block
+    float* wtc = static_cast<float*>(ws.ptr);
+    transpose_filter(g, wt, wtc);
+    float* base = slice_base(g, ws);
+    for_row_blocks(g, P, [&](int t, long long m0, long long m1) {
+      wide_forward(g, x, wtc, b, y, a.fuse_elu, m0, m1, base + std::size_t(t) * slice_floats(g));
+    });
+    return;
+  }
   if (!direct_path(g)) return forward_rows(g, x, wt, b, y, a.fuse_elu, P, slice_base(g, ws), slice_floats(g));
   float* wtc = static_cast<float*>(ws.ptr);
   transpose_filter(g, wt, wtc);
@@ -530,6 +637,21 @@ void conv2d_backward_data(const Conv2dArgs& a, const float* dz, const float* wt,
     transpose_filter(g, wt, wtc);
     for_row_blocks(g, P, [&](int, long long m0, long long m1) {
       dispatch_direct<DirectData>(g, dz, static_cast<const float*>(wtc), dx, m0, m1);
+    });
+    return;
+  }
+  if (gather_dx(g) && wide_path(data_geo(g)) && wide_pad_floats(data_geo(g)) <= col_floats(g)) {
+    // The data convolution's filter as [tap'][k][ch]: wtd[u'][v'][k][ch] = wt[k][r-1-u'][s-1-v'][ch].
+    const Geo d = data_geo(g);
+    float* wtd = static_cast<float*>(ws.ptr);
+    for (int u = 0; u < g.r; ++u)
+      for (int v = 0; v < g.s; ++v)
+        for (int k = 0; k < g.k; ++k)
+          std::memcpy(wtd + ((std::size_t(u) * g.s + v) * g.k + k) * g.c,
+                      wt + ((std::size_t(k) * g.r + (g.r - 1 - u)) * g.s + (g.s - 1 - v)) * g.c,
+                      std::size_t(g.c) * sizeof(float));
+    for_row_blocks(d, P, [&](int t, long long m0, long long m1) {
+      wide_forward(d, dz, wtd, nullptr, dx, false, m0, m1, base + std::size_t(t) * slice);
     });
     return;
   }

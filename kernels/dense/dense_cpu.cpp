@@ -1,10 +1,12 @@
 // Dense layer on the host for the cpu backend (contract: dense.h): the three products are
-// cblas_sgemm calls (OpenBLAS, row-major); bias, ELU and the bias gradient are OpenMP loops.
+// cblas_sgemm calls (OpenBLAS, row-major, single-threaded: kernels/common/blas_threads.h); bias,
+// ELU and the bias gradient are OpenMP loops.
 #include <cblas.h>
 
 #include <cmath>
 #include <climits>
 
+#include "kernels/common/blas_threads.h"
 #include "kernels/dense/dense.h"
 
 namespace lc::cpu {
@@ -20,6 +22,7 @@ void dense_forward(const DenseArgs& a, const float* x, const float* w, const flo
   check_args(a, "dense_forward (cpu)");
   if (a.n == 0) return;
   const int n = int(a.n);
+  BlasSingleThread single;
   // y = x W (beta 0), then bias and ELU per element.
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, a.out, a.in, 1.f, x, a.in, w, a.out, 0.f, y, a.out);
   const bool elu = a.activation == DenseActivation::elu;
@@ -40,6 +43,7 @@ void dense_backward(const DenseArgs& a, const float* x, const float* w, const fl
   check_args(a, "dense_backward (cpu)");
   LC_CHECK(dw && db, "dense_backward (cpu): dw and db are required");
   const int n = int(a.n);
+  BlasSingleThread single;
   if (dx && n > 0)  // dx[n][in] = dy[n][out] W^T, W stored [in][out]
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, a.in, a.out, 1.f, dy, a.out, w, a.out, 0.f, dx, a.in);
   if (n > 0)  // dW[in][out] = x^T dy

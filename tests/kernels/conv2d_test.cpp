@@ -264,13 +264,17 @@ std::vector<Shape> model_shapes(int n_first, int n) {
 // Awkward shapes: odd sizes and channel counts, batch 1, 1x1 images and filters, a non-square
 // filter, a filter larger than the image, channel counts that are not multiples of any tile,
 // image sizes that are not multiples of version 3's 16 x 32 tile, c <= 4 with k = 8..32 (the cpu
-// backend's direct path), and one large-pixel-count shape that selects the 128 x 64
-// implicit-GEMM tile.
+// backend's direct path), c % 16 == 0 with k % 16 == 0 on small, odd and 1x1 images, non-square
+// and larger-than-image filters (the cpu backend's wide direct path: runs of 1..6 pixels, border
+// pixels, taps outside), and one large-pixel-count shape that selects the 128 x 64 implicit-GEMM
+// tile.
 std::vector<Shape> odd_shapes() {
   return {{1, 5, 7, 3, 4, 3, 3},   {1, 5, 7, 3, 4, 5, 5},   {2, 9, 11, 5, 7, 3, 3},  {2, 9, 11, 5, 7, 5, 5},
           {1, 7, 6, 13, 70, 3, 3}, {1, 6, 10, 20, 36, 3, 3}, {1, 1, 1, 1, 1, 1, 1},  {1, 1, 1, 1, 1, 3, 3},
           {1, 4, 4, 2, 3, 7, 7},   {1, 5, 7, 3, 4, 3, 5},   {1, 37, 45, 4, 8, 3, 3}, {2, 17, 33, 4, 4, 5, 5},
-          {2, 13, 19, 2, 24, 5, 5}, {1, 9, 14, 1, 32, 7, 7}, {1, 128, 256, 4, 65, 1, 1}};
+          {2, 13, 19, 2, 24, 5, 5}, {1, 9, 14, 1, 32, 7, 7}, {2, 5, 7, 16, 16, 3, 3}, {1, 1, 1, 16, 32, 3, 3},
+          {1, 4, 9, 16, 32, 5, 3}, {2, 3, 2, 16, 16, 7, 7}, {1, 13, 19, 32, 48, 5, 5}, {3, 2, 17, 8, 16, 3, 3},
+          {1, 128, 256, 4, 65, 1, 1}};
 }
 
 std::vector<ConvCase> cases(BackendKind kind, const std::vector<int>& versions, int n_first, int n) {
