@@ -38,9 +38,11 @@ TEST(CpuGeoRaster, BandsScaleAndNodataFromTheRaster) {
   test::TempDir dir("geo_read");
   RasterSpec s;
   s.type = GDT_UInt16, s.has_nodata = true, s.nodata = 0;
-  // Nodata (0 in all bands) at x = 0, y < 2; band 1 alone is 0 on the rest of column 0 (still data).
+  // Nodata (0 in all bands) at x = 0, y < 2; band 1 alone is 0 on the rest of column 0 and band 3
+  // alone at (2, 0) (still data: a pixel is nodata only when every chosen band is).
   s.value = [](int b, int x, int y) {
     if (x == 0 && y < 2) return 0.0;
+    if (b == 2 && x == 2 && y == 0) return 0.0;
     return b == 0 ? x * 100.0 : b == 1 ? y * 100.0 + 1 : 1000.0;
   };
   const std::string path = dir.file("u16.tif");
@@ -67,6 +69,7 @@ TEST(CpuGeoRaster, BandsScaleAndNodataFromTheRaster) {
   EXPECT_EQ(img.valid[0], 0);       // all bands at their nodata value
   EXPECT_EQ(img.valid[64], 0);
   EXPECT_NE(img.valid[64 * 3], 0);  // only band 1 at 0: data
+  EXPECT_NE(img.valid[2], 0);       // only band 3 at 0: data
   EXPECT_NE(img.valid[1], 0);
 
   // Per-band pairs and a band order.
@@ -78,6 +81,11 @@ TEST(CpuGeoRaster, BandsScaleAndNodataFromTheRaster) {
   EXPECT_EQ(img2.image.rgb[p * 3 + 0], std::uint8_t(std::nearbyint(1000.0 / 2000 * 255)));
   EXPECT_EQ(img2.image.rgb[p * 3 + 1], std::uint8_t(std::nearbyint(1001.0 / 4800 * 255)));
   EXPECT_EQ(img2.image.rgb[p * 3 + 2], std::uint8_t(std::nearbyint(2000.0 / 6300 * 255)));
+  // A LO above 0: v -> (v - LO) / (HI - LO) * 255 (band 3 holds 1000: 900 / 2000 * 255 = 114.75).
+  RasterOptions o4;
+  parse_bands_option("3,2,1", o4);
+  parse_scale_option("100,2100", o4);
+  EXPECT_EQ(read_raster_image(path, o4).image.rgb[p * 3 + 0], 115);
 
   // auto: the 2nd..98th percentile of band 1 (x * 100, uniform over 0..6300 without the x = 0 nodata).
   RasterOptions o3;
