@@ -1,0 +1,111 @@
+// model/bench_cases.h: the op case tables that `landcover bench` validates and times. Every case of
+// the seed network matches lc::ref on cpu (and the max-pool table on sim), a corrupted output is
+// caught, the FLOP counts follow the layer shapes and --ops selects what it says.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "model/bench_cases.h"
+#include "model/model_spec.h"
+#include "tests/support/testing.h"
+
+namespace lc::test {
+namespace {
+
+struct SeedNet {
+  std::vector<LayerInfo> layers;
+  std::int64_t params = 0;
+  SeedNet() {
+    layers = infer_layers(parse_model_json(default_model_json(), "built-in model"), 10);
+    params = trainable_parameter_count(layers);
+  }
+};
+
+TEST(CpuBenchCases, EveryOpOfTheSeedNetworkMatchesTheReference) {
+  auto be = backend_or_skip(BackendKind::cpu);
+  if (!be) return;
+  const SeedNet net;
+  const auto cases = bench::model_cases(net.layers, 1, net.params);
+  std::uint64_t seed = 1;
+  for (const bench::OpCase& c : cases) EXPECT_EQ(bench::validate_case(*be, c, ++seed), "") << c.name;
+}
+
+TEST(SimBenchCases, MaxPoolTableMatchesTheReference) {
+  auto be = backend_or_skip(BackendKind::sim);
+  if (!be) return;
+  const SeedNet net;
+  int n = 0;
+  for (const bench::OpCase& c : bench::model_cases(net.layers, 1, net.params))
+    if (c.type == "maxpool") {
+      EXPECT_EQ(bench::validate_case(*be, c, 7), "") << c.name;
+      ++n;
+    }
+  EXPECT_GE(n, 2) << "every max-pool layer has a forward and a backward case";
+}
+
+TEST(CpuBenchCases, ACorruptedOutputIsReported) {
+  auto be = backend_or_skip(BackendKind::cpu);
+  if (!be) return;
+  const SeedNet net;
+  for (bench::OpCase c : bench::model_cases(net.layers, 1, net.params)) {
+    if (c.op != "elu_backward") continue;
+    const auto run = c.run;
+    // cpu device memory is host memory: add 0.5 to the first dx after the backend's call.
+    c.run = [run](bench::Impl im, BackendKind k, const bench::Ptrs& p, Workspace w, stream_t s) {
+      run(im, k, p, w, s);
+      if (im == bench::Impl::backend) static_cast<float*>(p[2])[0] += 0.5f;
+    };
+    const std::string why = bench::validate_case(*be, c, 3);
+    EXPECT_NE(why.find("dx[0]"), std::string::npos) << why;
+    return;
+  }
+  FAIL() << "the seed network has no ELU backward case";
+}
+
+TEST(CpuBenchCases, CountsFollowTheLayerShapes) {
+  const SeedNet net;
+  const int n = 16;
+  const auto cases = bench::model_cases(net.layers, n, net.params);
+  int convs = 0;
+  for (const LayerInfo& L : net.layers) {
+    if (std::string(L.type_name()) != "conv2d") continue;
+    ++convs;
+    // Same padding, stride 1: R*S*C multiply-adds per output pixel and filter, 2 FLOPs each.
+    const double macs = double(n) * L.out.h * L.out.w * L.spec.filters * L.spec.kernel * L.spec.kernel * L.in.c;
+    int found = 0;
+    for (const bench::OpCase& c : cases)
+      if (c.type == "conv2d" && c.name.rfind(L.prefix().substr(0, 3) + " ", 0) == 0) {
+        EXPECT_DOUBLE_EQ(c.flops, 2 * macs) << c.name;
+        ++found;
+      }
+    EXPECT_EQ(found, 3) << L.prefix() << ": forward, backward data, backward weights";
+  }
+  EXPECT_GT(convs, 0);
+  for (const bench::OpCase& c : cases)
+    if (c.op == "adam_update") {
+      EXPECT_DOUBLE_EQ(c.bytes, 28.0 * double(net.params)) << "7 floats per parameter";
+    }
+}
+
+TEST(CpuBenchCases, SelectionMatchesOpFunctionTypeOrPartOfTheName) {
+  const SeedNet net;
+  const auto cases = bench::model_cases(net.layers, 2, net.params);
+  std::set<std::string> types;
+  for (const bench::OpCase& c : cases) {
+    EXPECT_TRUE(bench::selected(c, {})) << "no filter selects everything";
+    EXPECT_EQ(bench::selected(c, {"maxpool_backward"}), c.op == "maxpool_backward") << c.name;
+    // A type selects its cases; names match by part too ("L17 dense elu bwd" by "dense").
+    if (c.type == "dense" || c.type == "adam" || c.name.find(" dense elu") != std::string::npos)
+      EXPECT_TRUE(bench::selected(c, {"dense", "adam"})) << c.name;
+    else
+      EXPECT_FALSE(bench::selected(c, {"dense", "adam"})) << c.name;
+    EXPECT_EQ(bench::selected(c, {"bwd weights"}), c.op == "conv2d_backward_weights") << c.name;
+    types.insert(c.type);
+  }
+  for (const char* t : {"conv2d", "batchnorm", "maxpool", "dense", "dropout", "elu", "softmax_ce", "adam"})
+    EXPECT_TRUE(types.count(t)) << t;
+}
+
+}  // namespace
+}  // namespace lc::test
