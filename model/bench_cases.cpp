@@ -3,9 +3,11 @@
 #include "model/bench_cases.h"
 
 #include <cstdio>
+#include <string>
 
 #include "kernels/adam/adam.h"
 #include "kernels/batchnorm/batchnorm.h"
+#include "kernels/common/check.h"
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/dense/dense.h"
 #include "kernels/dropout/dropout.h"
@@ -110,11 +112,14 @@ void batchnorm_cases(std::vector<OpCase>& out, const LayerInfo& L, const std::st
   }
 }
 
-void conv2d_cases(std::vector<OpCase>& out, const LayerInfo& L, const std::string& ln, int n) {
+// The three passes with Conv2dArgs::version `version`, names ending in `tag`; only the `first`
+// version's cases count in the step / inference sums and bring the ELU backward case.
+void conv2d_cases(std::vector<OpCase>& out, const LayerInfo& L, const std::string& ln, int n, int version,
+                  const std::string& tag, bool first) {
   const std::int64_t Eout = std::int64_t(n) * L.out.numel();
   Conv2dArgs a;
   a.n = n, a.h = L.in.h, a.w = L.in.w, a.c = L.in.c, a.k = L.spec.filters, a.r = a.s = L.spec.kernel;
-  a.fuse_elu = L.spec.elu;
+  a.fuse_elu = L.spec.elu, a.version = version;
   const std::int64_t px = std::int64_t(n) * a.h * a.w, wsz = std::int64_t(a.k) * a.r * a.s * a.c;
   const double fl = 2.0 * double(px) * a.k * a.r * a.s * a.c;
   auto ws = [a](Impl im, BackendKind k) -> std::size_t {
@@ -123,7 +128,7 @@ void conv2d_cases(std::vector<OpCase>& out, const LayerInfo& L, const std::strin
   };
   {
     OpCase c;
-    c.name = ln + " fwd", c.op = "conv2d_forward", c.type = "conv2d", c.train = c.infer = true;
+    c.name = ln + " fwd" + tag, c.op = "conv2d_forward", c.type = "conv2d", c.train = c.infer = first;
     c.flops = fl, c.bytes = 4.0 * double(px * a.c + wsz + a.k + px * a.k), c.tol = reduction, c.ws = ws;
     c.bufs = {fbuf("x", px * a.c, Role::in), fbuf("w", wsz, Role::in), fbuf("b", a.k, Role::in),
               fbuf("y", px * a.k, Role::out)};
@@ -133,10 +138,10 @@ void conv2d_cases(std::vector<OpCase>& out, const LayerInfo& L, const std::strin
     };
     out.push_back(std::move(c));
   }
-  if (L.spec.elu) out.push_back(elu_backward_case(ln, Eout));
+  if (L.spec.elu && first) out.push_back(elu_backward_case(ln, Eout));
   {
     OpCase c;
-    c.name = ln + " bwd data", c.op = "conv2d_backward_data", c.type = "conv2d", c.train = true;
+    c.name = ln + " bwd data" + tag, c.op = "conv2d_backward_data", c.type = "conv2d", c.train = first;
     c.flops = fl, c.bytes = 4.0 * double(px * a.k + wsz + px * a.c), c.tol = reduction, c.ws = ws;
     c.bufs = {fbuf("dz", px * a.k, Role::in), fbuf("w", wsz, Role::in), fbuf("dx", px * a.c, Role::out)};
     c.run = [a](Impl im, BackendKind k, const Ptrs& p, Workspace w, stream_t s) {
@@ -147,7 +152,7 @@ void conv2d_cases(std::vector<OpCase>& out, const LayerInfo& L, const std::strin
   }
   {
     OpCase c;
-    c.name = ln + " bwd weights", c.op = "conv2d_backward_weights", c.type = "conv2d", c.train = true;
+    c.name = ln + " bwd weights" + tag, c.op = "conv2d_backward_weights", c.type = "conv2d", c.train = first;
     c.flops = fl, c.bytes = 4.0 * double(px * a.c + px * a.k + wsz + a.k), c.tol = reduction, c.ws = ws;
     c.bufs = {fbuf("x", px * a.c, Role::in), fbuf("dz", px * a.k, Role::in), fbuf("dw", wsz, Role::out),
               fbuf("db", a.k, Role::out)};
@@ -301,7 +306,11 @@ void head_cases(std::vector<OpCase>& out, const std::vector<LayerInfo>& layers, 
 
 }  // namespace
 
-std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std::int64_t params) {
+std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std::int64_t params,
+                                const std::vector<int>& conv_versions) {
+  for (const int v : conv_versions)
+    LC_CHECK(v >= 0 && v <= kConv2dMaxVersion, "bench: conv2d version ", v, " does not exist (0..",
+             kConv2dMaxVersion, ")");
   std::vector<OpCase> out;
   for (const LayerInfo& L : layers) {
     char lname[32];
@@ -309,8 +318,11 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
     const std::string ln = lname, type = L.type_name();
     if (type == "batchnorm")
       batchnorm_cases(out, L, ln, n);
+    else if (type == "conv2d" && conv_versions.empty())
+      conv2d_cases(out, L, ln, n, kConv2dAuto, "", true);
     else if (type == "conv2d")
-      conv2d_cases(out, L, ln, n);
+      for (std::size_t i = 0; i < conv_versions.size(); ++i)
+        conv2d_cases(out, L, ln, n, conv_versions[i], " v" + std::to_string(conv_versions[i]), i == 0);
     else if (type == "maxpool")
       maxpool_cases(out, L, ln, n);
     else if (type == "dense")

@@ -72,7 +72,11 @@ struct OpCase {
 
 // Every op of one training step and of one inference forward, at batch n, for the layer table
 // (layer order; per layer its op family's table; then softmax-CE, softmax-predict, Adam).
-std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std::int64_t params);
+// conv_versions: the convolution cases once per Conv2dArgs::version listed (each 0..3, named
+// "... v<N>"; only the first version's cases count in the step / inference sums); empty: once,
+// automatic choice (version 0), no suffix.
+std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std::int64_t params,
+                                const std::vector<int>& conv_versions = {});
 
 // True when `ops` is empty or one entry equals c.op or c.type or is part of c.name.
 bool selected(const OpCase& c, const std::vector<std::string>& ops);
@@ -83,7 +87,7 @@ std::string validate_case(Backend& be, const OpCase& c, std::uint64_t seed);
 
 // Validates every selected case at batch n, printing one line per case; returns the failures.
 std::vector<std::string> validate(Backend& be, const std::vector<LayerInfo>& layers, int n, std::int64_t params,
-                                  const std::vector<std::string>& ops);
+                                  const std::vector<std::string>& ops, const std::vector<int>& conv_versions = {});
 
 struct Timed {
   std::string name, op;
@@ -95,7 +99,8 @@ struct Timed {
 
 // Times every selected case at batch n on the backend (time_op, `plan`).
 std::vector<Timed> time_cases(Backend& be, const std::vector<LayerInfo>& layers, int n, std::int64_t params,
-                              const std::vector<std::string>& ops, const TimingPlan& plan);
+                              const std::vector<std::string>& ops, const TimingPlan& plan,
+                              const std::vector<int>& conv_versions = {});
 
 const Timed* find_timed(const std::vector<Timed>& t, const std::string& name, int batch);
 
@@ -106,6 +111,11 @@ struct Peak {
 
 // The results file's record of one timed op (times, rates and the bound for the peak `pk`).
 nlohmann::json timed_json(const Timed& x, const Peak& pk);
+
+// The results file's record of one backend: what its times mean, the peaks, the device, every
+// timed op (with its time ratio to `cudnn`'s same case where given) and the segmentation runs.
+nlohmann::json results_json(BackendKind k, const std::vector<Timed>& timed, const std::vector<Timed>* cudnn,
+                            const std::vector<SegmentBench>& segs, const Peak& pk);
 
 // Prints per batch and selected op: FLOPs, bytes, intensity, the lower bound and, where `measured`
 // has the op, the measured time; then the sums per training step, per epoch and per inference.

@@ -132,9 +132,9 @@ std::string validate_case(Backend& be, const OpCase& c, std::uint64_t seed) {
 }
 
 std::vector<std::string> validate(Backend& be, const std::vector<LayerInfo>& layers, int n, std::int64_t params,
-                                  const std::vector<std::string>& ops) {
+                                  const std::vector<std::string>& ops, const std::vector<int>& conv_versions) {
   std::vector<std::string> bad;
-  const std::vector<OpCase> cases = model_cases(layers, n, params);
+  const std::vector<OpCase> cases = model_cases(layers, n, params, conv_versions);
   std::uint64_t seed = 1000;
   for (const OpCase& c : cases) {
     ++seed;
@@ -148,10 +148,11 @@ std::vector<std::string> validate(Backend& be, const std::vector<LayerInfo>& lay
 }
 
 std::vector<Timed> time_cases(Backend& be, const std::vector<LayerInfo>& layers, int n, std::int64_t params,
-                              const std::vector<std::string>& ops, const TimingPlan& plan) {
+                              const std::vector<std::string>& ops, const TimingPlan& plan,
+                              const std::vector<int>& conv_versions) {
   std::vector<Timed> out;
   std::uint64_t seed = 5000;
-  for (const OpCase& c : model_cases(layers, n, params)) {
+  for (const OpCase& c : model_cases(layers, n, params, conv_versions)) {
     ++seed;
     if (!selected(c, ops)) continue;
     HostBufs h = make_inputs(c, seed);
@@ -178,6 +179,26 @@ nlohmann::json timed_json(const Timed& x, const Peak& pk) {
           {"gflops", x.flops / (x.ms * 1e6)},
           {"gbps", x.bytes / (x.ms * 1e6)},
           {"bound_ms", pk.bound_ms(x.flops, x.bytes)}};
+}
+
+nlohmann::json results_json(BackendKind k, const std::vector<Timed>& timed, const std::vector<Timed>* cudnn,
+                            const std::vector<SegmentBench>& segs, const Peak& pk) {
+  const bool gpu = k == BackendKind::cuda || k == BackendKind::cudnn;
+  nlohmann::json j;
+  j["backend"] = backend_name(k);
+  j["timing_meaning"] = k == BackendKind::sim ? "correctness only" : (gpu ? "GPU" : "CPU (not GPU speed)");
+  j["validated"] = true;
+  j["peak_tflops"] = pk.tflops, j["peak_tbps"] = pk.tbps;
+  j["device"] = bench_device_json(k);
+  j["ops"] = nlohmann::json::array();
+  for (const Timed& x : timed) {
+    nlohmann::json r = timed_json(x, pk);
+    if (const Timed* c = cudnn ? find_timed(*cudnn, x.name, x.batch) : nullptr) r["ratio_to_cudnn"] = x.ms / c->ms;
+    j["ops"].push_back(r);
+  }
+  j["segmentation"] = nlohmann::json::array();
+  for (const SegmentBench& s : segs) j["segmentation"].push_back(segment_json(s));
+  return j;
 }
 
 double Peak::bound_ms(double flops, double bytes) const {

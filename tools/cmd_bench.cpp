@@ -2,7 +2,7 @@
 //
 //   landcover bench [--backend cuda,cudnn,cpu,sim] [--batch 16,1024] [--ops conv2d,dense]
 //                   [--json FILE] [--repeats N] [--calls N] [--warmup N] [--roofline [--peak-tflops T]
-//                   [--peak-tbps B] [--steps-per-epoch S]] [--no-segment]
+//                   [--peak-tbps B] [--steps-per-epoch S]] [--no-segment] [--conv-version 1,2,3]
 //
 // 1. Validation: every op of the model (forward and backward per layer, softmax-CE, Adam) runs at a
 //    small batch on the backend and on lc::ref with the same random inputs; the outputs are compared
@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "kernels/common/check.h"
+#include "kernels/conv2d/conv2d.h"
 #include "model/bench.h"
 #include "model/bench_cases.h"
 #include "model/model_spec.h"
@@ -55,7 +56,7 @@ using bench::selected;
 using bench::Timed;
 
 struct Options {
-  std::string backends, batches = "16,1024", ops, json;
+  std::string backends, batches = "16,1024", ops, json, conv_versions;
   int warmup = -1, repeats = -1, calls = 20, validate_batch = 2;
   bool roofline = false, no_segment = false;
   Peak peak;
@@ -69,6 +70,23 @@ std::vector<std::string> split(const std::string& s) {
   std::string x;
   while (std::getline(ss, x, ','))
     if (!x.empty()) out.push_back(x);
+  return out;
+}
+
+// Comma-separated integers in lo..hi, for option `opt`.
+std::vector<int> parse_ints(const std::string& s, const char* opt, int lo, int hi, const char* what) {
+  std::vector<int> out;
+  for (const std::string& b : split(s)) {
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(b, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    LC_CHECK(used == b.size() && v >= lo && v <= hi, "bench: ", opt, " values must be ", what, ", got '", b, "'");
+    out.push_back(v);
+  }
   return out;
 }
 
@@ -95,23 +113,15 @@ void run_bench(const Options& o) {
   const ModelSpec spec = parse_model_json(default_model_json(), "built-in model");
   const std::vector<LayerInfo> layers = infer_layers(spec, 10);
   const std::int64_t params = trainable_parameter_count(layers);
-  std::vector<int> batches;
-  for (const std::string& b : split(o.batches)) {
-    std::size_t used = 0;
-    int v = 0;
-    try {
-      v = std::stoi(b, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    LC_CHECK(used == b.size() && v >= 1, "bench: --batch values must be positive integers, got '", b, "'");
-    batches.push_back(v);
-  }
+  const std::vector<int> batches = parse_ints(o.batches, "--batch", 1, 1 << 30, "positive integers");
+  const std::vector<int> versions =
+      parse_ints(o.conv_versions, "--conv-version", 0, kConv2dMaxVersion, "conv2d versions 0..3");
   LC_CHECK(!batches.empty(), "bench: --batch is empty");
   const std::vector<std::string> ops = split(o.ops);
   for (const std::string& op : ops) {
     bool any = false;
-    for (const OpCase& c : bench::model_cases(layers, batches.front(), params)) any = any || selected(c, {op});
+    for (const OpCase& c : bench::model_cases(layers, batches.front(), params, versions))
+      any = any || selected(c, {op});
     LC_CHECK(any, "bench: --ops ", op, " matches no op (give an op function, a layer type or part of a case name)");
   }
   // The results file is checked and locked before any work.
@@ -146,7 +156,7 @@ void run_bench(const Options& o) {
   for (auto& be : bes) {
     const int vb = be->kind() == BackendKind::sim ? 1 : o.validate_batch;
     std::printf("validating %s against the reference at batch %d\n", be->name(), vb);
-    auto b = bench::validate(*be, layers, vb, params, ops);
+    auto b = bench::validate(*be, layers, vb, params, ops, versions);
     bad.insert(bad.end(), b.begin(), b.end());
   }
   if (!bad.empty()) {
@@ -177,7 +187,7 @@ void run_bench(const Options& o) {
       std::printf("%-28s %10s %10s %10s %10s %10s %s\n", "op", "ms", "min", "max", "GFLOP/s", "GB/s",
                   gpu ? "  % bound   vs cudnn" : "");
       std::fflush(stdout);
-      auto t = bench::time_cases(*be, layers, n, params, ops, plan);
+      auto t = bench::time_cases(*be, layers, n, params, ops, plan, versions);
       for (const Timed& x : t) {
         std::printf("%-28s %10.4f %10.4f %10.4f %10.2f %10.2f%s", x.name.c_str(), x.ms, x.stats.min_ms,
                     x.stats.max_ms, x.flops / (x.ms * 1e6), x.bytes / (x.ms * 1e6),
@@ -228,23 +238,8 @@ void run_bench(const Options& o) {
 
   // 4. JSON.
   auto to_json = [&](BackendKind k) {
-    nlohmann::json j;
-    j["backend"] = backend_name(k);
-    j["timing_meaning"] = k == BackendKind::sim ? "correctness only" : (is_gpu(k) ? "GPU" : "CPU (not GPU speed)");
-    j["validated"] = true;
-    j["peak_tflops"] = o.peak.tflops, j["peak_tbps"] = o.peak.tbps;
-    j["device"] = bench_device_json(k);
-    j["ops"] = nlohmann::json::array();
-    for (const Timed& x : timed[k]) {
-      nlohmann::json r = bench::timed_json(x, o.peak);
-      if (k == BackendKind::cuda && timed.count(BackendKind::cudnn))
-        if (const Timed* c = find_timed(timed[BackendKind::cudnn], x.name, x.batch)) r["ratio_to_cudnn"] = x.ms / c->ms;
-      j["ops"].push_back(r);
-    }
-    j["segmentation"] = nlohmann::json::array();
-    for (const SegmentBench& s : segs[k])
-      j["segmentation"].push_back(segment_json(s));
-    return j;
+    const bool with_cudnn = k == BackendKind::cuda && timed.count(BackendKind::cudnn);
+    return bench::results_json(k, timed[k], with_cudnn ? &timed[BackendKind::cudnn] : nullptr, segs[k], o.peak);
   };
   if (!o.json.empty()) {
     nlohmann::json all = nlohmann::json::array();
@@ -267,6 +262,9 @@ void bench_setup(CLI::App& app) {
                   "Comma-separated backends (default: every usable one of cuda, cudnn, cpu; sim: correctness only)");
   cmd->add_option("--batch", o->batches, "Comma-separated batch sizes")->capture_default_str();
   cmd->add_option("--ops", o->ops, "Comma-separated filter: op function, layer type or part of a case name");
+  cmd->add_option("--conv-version", o->conv_versions,
+                  "Comma-separated conv2d kernel versions to validate and time each (0 auto, 1 direct, 2 implicit "
+                  "GEMM, 3 small-channel; sim/cuda run them, other backends ignore the version)");
   cmd->add_option("--json", o->json, "Results file (default: profiling/results/bench_<backend>_<date>.json)");
   cmd->add_option("--warmup", o->warmup, "Warm-up calls per op (default: 10 on a GPU, 1 on cpu)");
   cmd->add_option("--repeats", o->repeats, "Timed runs per op (default: 15 on a GPU; cpu 9, 3 at batch >= 256)");

@@ -44,6 +44,42 @@ TEST(SimBenchCases, MaxPoolTableMatchesTheReference) {
   EXPECT_GE(n, 2) << "every max-pool layer has a forward and a backward case";
 }
 
+// `landcover bench --conv-version`: every custom conv2d kernel version of every layer on sim.
+TEST(SimBenchCases, EveryConvVersionMatchesTheReference) {
+  auto be = backend_or_skip(BackendKind::sim);
+  if (!be) return;
+  const SeedNet net;
+  std::set<std::string> names;
+  for (const bench::OpCase& c : bench::model_cases(net.layers, 1, net.params, {1, 2, 3})) {
+    if (c.type != "conv2d") continue;
+    EXPECT_EQ(bench::validate_case(*be, c, 11), "") << c.name;
+    names.insert(c.name);
+  }
+  for (const char* n : {"L01 conv2d fwd v1", "L01 conv2d bwd data v2", "L01 conv2d bwd weights v3"})
+    EXPECT_TRUE(names.count(n)) << n;
+}
+
+TEST(CpuBenchCases, ConvVersionsRepeatTheConvCasesButCountOnce) {
+  const SeedNet net;
+  const auto plain = bench::model_cases(net.layers, 4, net.params);
+  const auto two = bench::model_cases(net.layers, 4, net.params, {2, 1});
+  int convs = 0, elus = 0, train = 0, train2 = 0;
+  for (const bench::OpCase& c : plain) convs += c.type == "conv2d", elus += c.type == "elu", train += c.train;
+  int v2 = 0, v1 = 0, elus2 = 0;
+  for (const bench::OpCase& c : two) {
+    v2 += c.name.ends_with(" v2"), v1 += c.name.ends_with(" v1"), elus2 += c.type == "elu", train2 += c.train;
+    if (c.name.ends_with(" v1")) {
+      EXPECT_FALSE(c.train || c.infer) << c.name << ": only the first version counts";
+    }
+  }
+  EXPECT_EQ(v2, convs);
+  EXPECT_EQ(v1, convs);
+  EXPECT_EQ(elus2, elus);
+  EXPECT_EQ(train2, train) << "the training-step sum has each op once";
+  EXPECT_EQ(two.size(), plain.size() + std::size_t(convs));
+  EXPECT_THROW(bench::model_cases(net.layers, 4, net.params, {4}), lc::Error);
+}
+
 TEST(CpuBenchCases, ACorruptedOutputIsReported) {
   auto be = backend_or_skip(BackendKind::cpu);
   if (!be) return;
