@@ -316,6 +316,7 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
     char lname[32];
     std::snprintf(lname, sizeof lname, "L%02d %s", L.index, L.type_name());
     const std::string ln = lname, type = L.type_name();
+    const std::size_t first = out.size();
     if (type == "batchnorm")
       batchnorm_cases(out, L, ln, n);
     else if (type == "conv2d" && conv_versions.empty())
@@ -330,6 +331,8 @@ std::vector<OpCase> model_cases(const std::vector<LayerInfo>& layers, int n, std
     else if (type == "dropout")
       dropout_cases(out, L, ln, n);
     // flatten: no kernel, NHWC memory is the flat vector
+    for (std::size_t i = first; i < out.size(); ++i)
+      out[i].n = n, out[i].h = L.in.h, out[i].w = L.in.w, out[i].c = L.in.c;
   }
   head_cases(out, layers, n, params);
   return out;

@@ -59,6 +59,9 @@ struct OpCase {
   std::string op;    // contract function: "conv2d_forward" (--ops matches op or layer type)
   std::string type;  // layer type / op family: "conv2d"
   bool train = false, infer = false;  // part of the training step / of the inference forward
+  // Layer cases: batch and the layer's input activation (N, H, W, C; a flat vector is 1 x 1 x C);
+  // zero for softmax-CE, softmax-predict and Adam. Kernel tests take the model's shapes from here.
+  int n = 0, h = 0, w = 0, c = 0;
   double flops = 0, bytes = 0;
   std::vector<Buf> bufs;
   Tol tol;

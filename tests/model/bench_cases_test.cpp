@@ -118,6 +118,15 @@ TEST(CpuBenchCases, CountsFollowTheLayerShapes) {
     EXPECT_EQ(found, 3) << L.prefix() << ": forward, backward data, backward weights";
   }
   EXPECT_GT(convs, 0);
+  int pools = 0;
+  for (const bench::OpCase& c : cases) {
+    if (c.op != "maxpool_forward") continue;
+    ++pools;  // the recorded input shape is that of the x buffer, and pooling halves it
+    EXPECT_EQ(c.n, n) << c.name;
+    EXPECT_EQ(c.bufs[0].bytes, 4u * std::size_t(c.n) * c.h * c.w * c.c) << c.name;
+    EXPECT_EQ(c.bufs[1].bytes, 4u * std::size_t(c.n) * (c.h / 2) * (c.w / 2) * c.c) << c.name;
+  }
+  EXPECT_EQ(pools, 4) << "the seed network has four max-pool layers";
   for (const bench::OpCase& c : cases)
     if (c.op == "adam_update") {
       EXPECT_DOUBLE_EQ(c.bytes, 28.0 * double(net.params)) << "7 floats per parameter";
