@@ -1,13 +1,14 @@
-// Benchmark library for `landcover bench` (tools/cmd_bench.cpp):
+// Benchmark library for `landcover bench` (tools/cmd_bench.cpp, which keeps only the command line
+// and the output):
 //  - time_op: the timing method for one op call (below), the same for every backend;
-//  - bench_segment (and segment_json, its record in the results file): Segmenter on a random square image with an untrained model: window mode, and
-//    pixel mode with reduced and full-size flat patches.
+//  - bench_segment (and segment_json, its record in the results file): Segmenter on a random
+//    square image with an untrained model: window mode, and pixel mode with reduced and full-size
+//    flat patches;
 //  - bench_device_json: the device record of the results file.
-// The op cases, their validation and timing are in model/bench_cases.h.
-// Kept in model/ so that tools/cmd_bench.cpp, which works on the kernel contracts, stays apart
-// from the model layer's headers.
+// The op cases (one table per op family), their validation, timing and roofline table are in
+// model/bench_cases.h.
 // Depends on: model/segmenter.h, model/inference.h (bench.cpp only), runtime/backend.h,
-// runtime/graph_capture.h (bench.cpp only), runtime/layers.h.
+// runtime/graph_capture.h (bench.cpp only), runtime/layers.h, nlohmann/json.
 #pragma once
 
 #include <cstdint>
