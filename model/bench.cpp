@@ -92,4 +92,30 @@ SegmentBench bench_segment(Backend& backend, const ModelSpec& spec, int side, in
   return b;
 }
 
+nlohmann::json segment_json(const SegmentBench& s) {
+  return {{"image_side", s.side},
+          {"stride", s.stride},
+          {"batch", s.batch},
+          {"windows", s.windows},
+          {"seconds", s.seconds},
+          {"windows_per_s", s.windows_per_s},
+          {"pixels_per_s", s.pixels_per_s},
+          {"pixel_mode_colours", s.colours},
+          {"colours_per_s", s.colours_per_s},
+          {"colours_per_s_full_patches", s.colours_per_s_full}};
+}
+
+nlohmann::json bench_device_json(BackendKind k) {
+  if (k != BackendKind::cuda && k != BackendKind::cudnn) return {{"name", "host"}};
+  const DeviceInfo d = Backend(k).device().info();
+  return {{"name", d.name},
+          {"compute_capability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)},
+          {"sm_count", d.sm_count},
+          {"peak_sm_clock_mhz", d.clock_khz / 1000},
+          {"peak_mem_clock_mhz", d.mem_clock_khz / 1000},
+          {"l2_bytes", d.l2_bytes},
+          {"global_bytes", d.global_bytes},
+          {"timing", "per call: median/min/max over runs; L2 flushed before each run; calls per run in one CUDA Graph"}};
+}
+
 }  // namespace lc

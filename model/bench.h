@@ -1,15 +1,19 @@
-// Benchmark library for `landcover bench` (tools/cmd_bench.cpp):
+// Benchmark library for `landcover bench` (tools/cmd_bench.cpp, which keeps only the command line
+// and the output):
 //  - time_op: the timing method for one op call (below), the same for every backend;
-//  - bench_segment: Segmenter on a random square image with an untrained model: window mode, and
-//    pixel mode with reduced and full-size flat patches.
-// Kept in model/ so that tools/cmd_bench.cpp, which works on the kernel contracts, stays apart
-// from the model layer's headers.
+//  - bench_segment (and segment_json, its record in the results file): Segmenter on a random
+//    square image with an untrained model: window mode, and pixel mode with reduced and full-size
+//    flat patches;
+//  - bench_device_json: the device record of the results file.
+// The op cases (one table per op family), their validation, timing and roofline table are in
+// model/bench_cases.h.
 // Depends on: model/segmenter.h, model/inference.h (bench.cpp only), runtime/backend.h,
-// runtime/graph_capture.h (bench.cpp only), runtime/layers.h.
+// runtime/graph_capture.h (bench.cpp only), runtime/layers.h, nlohmann/json.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "runtime/backend.h"
@@ -57,5 +61,12 @@ struct SegmentBench {
 // One warm-up segment() of the image, then one timed run. `classes` random-initialised classes.
 SegmentBench bench_segment(Backend& backend, const ModelSpec& spec, int side, int stride, int batch,
                            int classes = 10);
+
+// The results file's record of one segmentation benchmark.
+nlohmann::json segment_json(const SegmentBench& s);
+
+// The device a backend's times were taken on, for the results file (GPU model, clocks, L2 and the
+// timing method; {"name": "host"} for cpu / sim).
+nlohmann::json bench_device_json(BackendKind k);
 
 }  // namespace lc

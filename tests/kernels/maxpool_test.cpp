@@ -13,6 +13,7 @@
 // tests are instantiated for Sim, Cpu and Cuda (plus the forward values, which ties cannot
 // change, for Cudnn).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,8 @@
 #include <numeric>
 
 #include "kernels/maxpool/maxpool.h"
+#include "model/bench_cases.h"
+#include "model/model_spec.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/testing.h"
 
@@ -145,15 +148,18 @@ TEST_P(MaxPoolTest, MatchesReferenceOnTieFreeData) {
 }
 
 std::vector<PoolCase> pool_cases(BackendKind k) {
-  // The batch-norm / conv input shapes of the model (brief), the model's real pool inputs
-  // (conv outputs 64x64x16, 32x32x32, 16x16x64, 8x8x128), and awkward ones: odd h / w (the
-  // dropped row / column), h or w of 1 (empty output, dx all zeros), c = 1, 3, c % 4 == 0 with
-  // odd sizes (the float4 path's edges), batch 1. The emulator gets batch 2 on shapes above
-  // 300k elements (its speed, not correctness, is the reason).
-  const int shapes[][4] = {{16, 64, 64, 3},  {16, 32, 32, 16}, {16, 16, 16, 32}, {16, 8, 8, 64},  {16, 4, 4, 128},
-                           {16, 64, 64, 16}, {16, 32, 32, 32}, {16, 16, 16, 64}, {16, 8, 8, 128}, {1, 64, 64, 16},
-                           {1, 5, 7, 3},     {1, 1, 1, 1},     {3, 7, 5, 8},     {2, 2, 3, 1},    {1, 3, 1, 4},
-                           {2, 9, 9, 12},    {1, 2, 2, 5}};
+  // The batch-norm / conv input shapes of the model (brief), the model's real pool inputs at the
+  // training batch, 16 (taken from `landcover bench`'s case table, model/bench_cases.h), and
+  // awkward ones: odd h / w (the dropped row / column), h or w of 1 (empty output, dx all zeros),
+  // c = 1, 3, c % 4 == 0 with odd sizes (the float4 path's edges), batch 1. The emulator gets
+  // batch 2 on shapes above 300k elements (its speed, not correctness, is the reason).
+  std::vector<std::array<int, 4>> shapes = {{16, 64, 64, 3}, {16, 32, 32, 16}, {16, 16, 16, 32}, {16, 8, 8, 64},
+                                            {16, 4, 4, 128}, {1, 64, 64, 16},  {1, 5, 7, 3},      {1, 1, 1, 1},
+                                            {3, 7, 5, 8},    {2, 2, 3, 1},     {1, 3, 1, 4},      {2, 9, 9, 12},
+                                            {1, 2, 2, 5}};
+  const auto layers = infer_layers(parse_model_json(default_model_json(), "built-in model"), 10);
+  for (const bench::OpCase& b : bench::model_cases(layers, 16, trainable_parameter_count(layers)))
+    if (b.op == "maxpool_forward") shapes.push_back({b.n, b.h, b.w, b.c});
   std::vector<PoolCase> v;
   for (const auto& s : shapes) {
     PoolCase c{k, s[0], s[1], s[2], s[3]};
