@@ -2,6 +2,8 @@
 // Depends on: model/correlate/xco2.h, model/correlate/text.h, netCDF-C, kernels/common/check.h.
 #include "model/correlate/xco2.h"
 
+#include "model/correlate/netcdf_header.h"
+
 #include <netcdf.h>
 
 #include <algorithm>
@@ -143,6 +145,7 @@ struct NcFile {
   int id = -1;
   std::string path;
   explicit NcFile(const std::string& p) : path(p) {
+    check_classic_netcdf_header(p);  // before netCDF-C allocates what a corrupt header declares
     const int st = nc_open(p.c_str(), NC_NOWRITE, &id);
     if (st != NC_NOERR) LC_FAIL(p, ": unreadable netCDF: ", nc_strerror(st));
   }

@@ -166,6 +166,16 @@ TEST(CpuCorrelateXco2, UnreadableNetcdf) {
   expect_error([&] { read_xco2(dir.file("cut.nc4"), {}, s); }, {"cut.nc4", "unreadable netCDF"});
   write(dir.file("fake.nc"), std::string("CDF\x01", 4) + "garbage");
   expect_error([&] { read_xco2(dir.file("fake.nc"), {}, s); }, {"fake.nc", "unreadable netCDF"});
+  // Found by fuzz_xco2: 201 bytes whose header counts made netCDF-C 4.9.0 calloc ~136 GB in
+  // nc_open and dereference the NULL where that failed. Refused before netCDF-C sees it.
+  const std::string regress = std::string(LC_SOURCE_DIR) + "/fuzz/corpus/xco2/regress-netcdf-classic-header-counts.nc";
+  expect_error([&] { read_xco2(regress, {}, s); }, {"regress-netcdf-classic-header-counts.nc", "unreadable netCDF: header"});
+  // A classic file from ncgen (fuzz/make_geo_seeds.sh) passes the header check and reads whole.
+  std::vector<Sounding> grid;
+  const Xco2Source g = read_xco2(std::string(LC_SOURCE_DIR) + "/fuzz/corpus/xco2/grid.nc", {}, grid);
+  EXPECT_EQ(g.format, "grid");
+  EXPECT_EQ(grid.size(), 3u);  // 4 cells, one at the fill value
+  EXPECT_TRUE(s.empty());
 }
 
 TEST(CpuCorrelateXco2, GriddedNetcdfWithFillAndTime) {
